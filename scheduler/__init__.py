@@ -1,0 +1,1 @@
+"""Timetable model and matching (see issue 5)."""
