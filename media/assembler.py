@@ -1,0 +1,178 @@
+"""Frame assembly on the SFU's receive side: packets in, complete frames out.
+
+Replaces aiortc's packet-count jitter buffer for forwarded streams. Policy:
+- emit a video frame as soon as its marker packet and every packet before it are here
+  (no waiting for the next frame, unlike aiortc's buffer);
+- wait for a missing packet at most `max_wait` seconds (NACK gets its chance), then give up:
+  skip ahead, forward nothing until the next keyframe and ask for one. A packet lost twice must
+  cost one keyframe interval, not seconds of freeze for every subscriber;
+- audio packets are frames of their own and go out at once; a late one is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .frames import EncodedFrame, is_keyframe
+
+MAX_STORED_PACKETS = 2048  # bounds memory whatever the sender does
+
+
+@dataclass(slots=True)
+class _Packet:
+    timestamp: int
+    marker: bool
+    data: bytes
+    arrival: float
+
+
+class SequenceUnwrapper:
+    """Turns 16-bit RTP sequence numbers into a monotonic integer line."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def unwrap(self, seq: int) -> int:
+        if self._last is None:
+            self._last = seq
+            return seq
+        delta = (seq - self._last) & 0xFFFF
+        if delta >= 0x8000:
+            delta -= 0x10000
+        value = self._last + delta
+        if delta > 0:
+            self._last = value
+        return value
+
+
+class FrameAssembler:
+    """Assembles frames of one received stream and hands them to `on_frame`."""
+
+    def __init__(
+        self,
+        codec: str,
+        kind: str,
+        on_frame: Callable[[EncodedFrame], None],
+        on_keyframe_needed: Callable[[], None],
+        max_wait: float = 0.4,
+    ) -> None:
+        self.codec = codec
+        self.kind = kind
+        self._on_frame = on_frame
+        self._on_keyframe_needed = on_keyframe_needed
+        self._max_wait = max_wait
+        self._seq = SequenceUnwrapper()
+        self._packets: dict[int, _Packet] = {}
+        self._next: int | None = None  # first sequence number of the next frame to emit
+        self._first_seen: int | None = None
+        self._waiting_keyframe = True
+        self._gap_since: float | None = None
+        self._highest = -1
+        self.frames_out = 0
+        self.frames_skipped = 0
+
+    def add(self, seq16: int, timestamp: int, marker: bool, data: bytes, now: float) -> None:
+        seq = self._seq.unwrap(seq16)
+        if self.kind == "audio":
+            self._add_audio(seq, timestamp, data, now)
+            return
+        if self._next is not None and seq < self._next:
+            return  # already emitted or skipped: a late retransmission
+        if seq in self._packets:
+            return
+        self._packets[seq] = _Packet(timestamp, marker, data, now)
+        self._highest = max(self._highest, seq)
+        if self._next is None:
+            self._find_start(seq)
+        if self._next is not None:
+            self._drain(now)
+        if len(self._packets) > MAX_STORED_PACKETS:
+            self._skip(now)
+
+    def _add_audio(self, seq: int, timestamp: int, data: bytes, now: float) -> None:
+        if self._next is not None and seq < self._next:
+            return
+        self._next = seq + 1
+        self.frames_out += 1
+        self._on_frame(EncodedFrame(data, timestamp, True, now))
+
+    def _find_start(self, seq: int) -> None:
+        # The first frame may have begun before we joined: start after the first marker.
+        if self._first_seen is None:
+            self._first_seen = seq
+        packet = self._packets[seq]
+        prev = self._packets.get(seq - 1)
+        if packet.marker:
+            self._next = seq + 1
+            self._drop_before(self._next)
+        elif prev is not None and prev.timestamp != packet.timestamp:
+            self._next = seq
+            self._drop_before(seq)
+
+    def _drain(self, now: float) -> None:
+        while True:
+            frame_end = self._complete_frame_end()
+            if frame_end is None:
+                break
+            self._emit(frame_end)
+        holes = self._packets and self._highest - self._next + 1 > len(self._packets)
+        if holes:
+            if self._gap_since is None:
+                self._gap_since = now
+            elif now - self._gap_since > self._max_wait:
+                self._skip(now)
+        else:
+            self._gap_since = None
+
+    def _complete_frame_end(self) -> int | None:
+        assert self._next is not None
+        first = self._packets.get(self._next)
+        if first is None:
+            return None
+        seq = self._next
+        while True:
+            packet = self._packets.get(seq)
+            if packet is None or packet.timestamp != first.timestamp:
+                # a timestamp change without a marker also closes the frame (lost marker)
+                return seq - 1 if packet is not None else None
+            if packet.marker:
+                return seq
+            seq += 1
+
+    def _emit(self, last: int) -> None:
+        assert self._next is not None
+        parts = [self._packets.pop(s) for s in range(self._next, last + 1)]
+        self._next = last + 1
+        self._gap_since = None
+        data = b"".join(p.data for p in parts)
+        keyframe = is_keyframe(self.codec, data)
+        if self._waiting_keyframe and not keyframe:
+            self.frames_skipped += 1
+            return
+        self._waiting_keyframe = False
+        self.frames_out += 1
+        self._on_frame(EncodedFrame(data, parts[0].timestamp, keyframe, parts[0].arrival))
+
+    def _skip(self, now: float) -> None:
+        """Give up on the missing packets: resume at the next frame start we hold."""
+        self._waiting_keyframe = True
+        self._gap_since = None
+        self._on_keyframe_needed()
+        starts = sorted(
+            s
+            for s, p in self._packets.items()
+            if (prev := self._packets.get(s - 1)) is not None
+            and (prev.marker or prev.timestamp != p.timestamp)
+        )
+        if starts:
+            self._next = starts[0]
+            self._drop_before(self._next)
+            self._drain(now)
+        else:
+            self._packets.clear()
+            self._next = None
+
+    def _drop_before(self, seq: int) -> None:
+        for s in [s for s in self._packets if s < seq]:
+            del self._packets[s]

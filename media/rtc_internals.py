@@ -1,0 +1,156 @@
+"""Every touch of aiortc's (and aioice's) private internals lives here, and only here.
+
+Pinned to aiortc 1.16.0 / aioice 0.13.0. `check_compatibility()` runs at start-up and in the
+tests: an upgrade that moves any of these hooks fails loudly instead of silently decoding.
+
+Hooks:
+- the receive side: swap the receiver's jitter buffer for our FrameAssembler, so complete
+  encoded frames go to the forwarder and nothing ever reaches aiortc's decoder thread;
+- the send side: a subscriber's PLI/FIR reaches us instead of a (non-existent) encoder;
+- RTCP out: a PLI to the publisher; counters of what a sender sent;
+- ICE: which host addresses aioice offers (it skips 127.0.0.1, which tests and a one-machine
+  demo need).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import aioice.ice
+import aiortc
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from .assembler import FrameAssembler
+from .frames import EncodedFrame
+
+AIORTC_VERSION = "1.16.0"
+_JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_CODECS_ATTR = "_RTCRtpReceiver__codecs"
+_DECODER_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
+_PACKET_COUNT_ATTR = "_RTCRtpSender__packet_count"
+_OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
+
+
+class IncompatibleAiortc(RuntimeError):
+    pass
+
+
+def check_compatibility() -> None:
+    """Raise if the installed aiortc no longer has the internals we hook."""
+    if aiortc.__version__ != AIORTC_VERSION:
+        raise IncompatibleAiortc(
+            f"Tongke hooks aiortc {AIORTC_VERSION} internals, found {aiortc.__version__}"
+        )
+    for cls, names in (
+        (RTCRtpReceiver, ["_handle_rtp_packet", "_send_rtcp_pli"]),
+        (RTCRtpSender, ["_send_keyframe", "_handle_rtcp_packet"]),
+        (RTCRtpTransceiver, []),
+    ):
+        for name in names:
+            if not callable(getattr(cls, name, None)):
+                raise IncompatibleAiortc(f"aiortc {cls.__name__}.{name} is gone")
+    if not callable(getattr(aioice.ice, "get_host_addresses", None)):
+        raise IncompatibleAiortc("aioice.ice.get_host_addresses is gone")
+
+
+class _AssemblerBuffer:
+    """Stands where aiortc's JitterBuffer stood; feeds our assembler instead.
+
+    aiortc calls `add(packet)` with `packet._data` already depayloaded and expects
+    `(pli_flag, frame)`; returning no frame keeps the decoder thread idle for good.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, make: Callable[[str], FrameAssembler]) -> None:
+        self._receiver = receiver
+        self._make = make
+        self._assembler: FrameAssembler | None = None
+        self.ssrc: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        return 1 << 16
+
+    def add(self, packet) -> tuple[bool, None]:  # noqa: ANN001 - aiortc RtpPacket
+        if self._assembler is None:
+            codec = getattr(self._receiver, _CODECS_ATTR).get(packet.payload_type)
+            if codec is None:
+                return False, None
+            self._assembler = self._make(codec.name.lower())
+        self.ssrc = packet.ssrc
+        self._assembler.add(
+            packet.sequence_number,
+            packet.timestamp,
+            bool(packet.marker),
+            packet._data,
+            time.monotonic(),
+        )
+        return False, None
+
+
+class ReceiverHook:
+    """Forwarding hook on one publisher's RTCRtpReceiver. Install before media flows."""
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        kind: str,
+        on_frame: Callable[[EncodedFrame], None],
+        on_keyframe_needed: Callable[[], None],
+        max_wait: float = 0.4,
+    ) -> None:
+        if getattr(receiver, _DECODER_THREAD_ATTR, None) is not None:
+            raise IncompatibleAiortc("receiver already started: hook must precede receive()")
+        self.receiver = receiver
+
+        def make(codec: str) -> FrameAssembler:
+            self.assembler = FrameAssembler(
+                codec, kind, on_frame, on_keyframe_needed, max_wait=max_wait
+            )
+            return self.assembler
+
+        self.assembler: FrameAssembler | None = None
+        self._buffer = _AssemblerBuffer(receiver, make)
+        setattr(receiver, _JITTER_ATTR, self._buffer)
+
+    async def send_pli(self) -> None:
+        """Ask the publisher for a keyframe (RFC 4585 PLI)."""
+        if self._buffer.ssrc is not None:
+            await self.receiver._send_rtcp_pli(self._buffer.ssrc)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Route a subscriber's PLI/FIR on `sender` to `callback` (the stock one only flags an
+    encoder, which forwarded tracks do not have)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def sent_counts(sender: RTCRtpSender) -> tuple[int, int]:
+    """(packets, payload bytes) a sender has sent, without building a stats report."""
+    return getattr(sender, _PACKET_COUNT_ATTR), getattr(sender, _OCTET_COUNT_ATTR)
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
+    """The media codec a transceiver settled on (after the answer is applied)."""
+    for codec in transceiver._codecs:
+        if not codec.mimeType.lower().endswith("/rtx"):
+            return codec
+    return None
+
+
+def use_host_addresses(addresses: list[str] | None) -> None:
+    """Make aioice offer exactly these host addresses (None: its own choice).
+
+    Process-wide by necessity (aioice reads a module function); set once at start-up.
+    """
+    if not hasattr(use_host_addresses, "_original"):
+        use_host_addresses._original = aioice.ice.get_host_addresses  # type: ignore[attr-defined]
+    original = use_host_addresses._original  # type: ignore[attr-defined]
+    if addresses is None:
+        aioice.ice.get_host_addresses = original
+    else:
+        fixed = list(addresses)
+        aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [
+            a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
+        ]

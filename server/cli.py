@@ -1,0 +1,154 @@
+"""The `tongke` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .config import ConfigError, Settings, load_settings
+from .roles import ROLES
+from .tokens import TokenIssuer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tongke", description="同课 Tongke")
+    parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the platform")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+
+    token = sub.add_parser("token", help="mint a join link token")
+    token.add_argument("--room", required=True)
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--name", required=True)
+    token.add_argument("--campus")
+    token.add_argument("--id", dest="participant_id", help="stable participant id")
+    token.add_argument("--ttl-hours", type=float)
+    token.add_argument("--url", action="store_true", help="print the page link, not the token")
+
+    publish = sub.add_parser("publish", help="send a lesson from a file, device or synthetic")
+    publish.add_argument("--server", help="base URL (default: this config's)")
+    publish.add_argument("--room")
+    publish.add_argument("--token", required=True)
+    publish.add_argument("--source", default="synthetic", help="FILE | DEVICE | synthetic")
+    publish.add_argument("--seconds", type=float)
+
+    watch = sub.add_parser("watch", help="join as a classroom and report what arrives")
+    watch.add_argument("--server")
+    watch.add_argument("--token", required=True)
+    watch.add_argument("--seconds", type=float, default=10.0)
+    watch.add_argument("--no-decode", action="store_true")
+
+    bench = sub.add_parser("bench", help="benchmarks (print JSON)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    fanout = bench_sub.add_parser("fanout", help="forwarding vs re-encoding fan-out")
+    fanout.add_argument("--subscribers", type=int, default=10)
+    fanout.add_argument("--seconds", type=float, default=20.0)
+    fanout.add_argument("--naive-subscribers", type=int, help="default: same as --subscribers")
+    fanout.add_argument("--json", action="store_true", help="print only the JSON object")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    overrides: dict = {}
+    if getattr(args, "host", None):
+        overrides.setdefault("server", {})["host"] = args.host
+    if getattr(args, "port", None):
+        overrides.setdefault("server", {})["port"] = args.port
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as exc:
+        print(f"配置错误 / config error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "token":
+        return _token(settings, args)
+    if args.command == "publish":
+        from .client import run_publish
+
+        base = args.server or settings.base_url
+        asyncio.run(run_publish(base, args.token, args.source, args.seconds))
+        return 0
+    if args.command == "watch":
+        from .client import run_watch
+
+        base = args.server or settings.base_url
+        asyncio.run(run_watch(base, args.token, args.seconds, decode=not args.no_decode))
+        return 0
+    if args.command == "bench":
+        from bench.fanout import run_fanout_cli
+
+        return run_fanout_cli(args)
+    return 2
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    issuer = TokenIssuer(settings.secret, settings.token_ttl)
+    ttl = int(args.ttl_hours * 3600) if args.ttl_hours else None
+    try:
+        token = issuer.mint(
+            args.room, args.role, args.name, args.participant_id, args.campus, ttl=ttl
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(page_url(settings, args.role, token) if args.url else token)
+    return 0
+
+
+def page_url(settings: Settings, role: str, token: str) -> str:
+    page = "teacher" if role in ("teacher", "member") else role
+    return f"{settings.base_url}/{page}?token={token}"
+
+
+def demo_links(settings: Settings) -> list[tuple[str, str]]:
+    """(label, URL) for the sample consortium's lessons; standing links last a term."""
+    if settings.demo is None:
+        return []
+    issuer = TokenIssuer(settings.secret, settings.token_ttl)
+    term = 120 * 24 * 3600
+    links = []
+    for lesson in settings.demo.lessons:
+        t = lesson.teacher
+        token = issuer.mint(
+            lesson.room, "teacher", t["name"], f"{lesson.room}-teacher", t["campus"], ttl=term
+        )
+        links.append((f"主讲教师 {t['name']}", page_url(settings, "teacher", token)))
+        for i, c in enumerate(lesson.classrooms):
+            token = issuer.mint(
+                lesson.room, "classroom", c["name"], f"{lesson.room}-class{i}", c["campus"], term
+            )
+            links.append((f"接收课堂 {c['name']}", page_url(settings, "classroom", token)))
+        token = issuer.mint(lesson.room, "observer", "教联体巡课", None, None, ttl=term)
+        links.append(("巡课（不可见）", page_url(settings, "observer", token)))
+    return links
+
+
+def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+
+    app = create_app(settings)
+
+    async def announce(_: web.Application) -> None:
+        print(f"\n同课 Tongke 已启动: {settings.base_url}", flush=True)
+        if settings.demo is not None:
+            print(f"示例教联体: {settings.demo.name}", flush=True)
+        for label, url in demo_links(settings):
+            print(f"  {label}:\n    {url}", flush=True)
+        print("按 Ctrl+C 停止。\n", flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

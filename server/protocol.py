@@ -1,0 +1,72 @@
+"""Signalling messages (docs/signalling.md): parsing and validation, nothing else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .roles import SOURCES
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.message = message  # Chinese, for people
+        self.detail = detail  # English, for logs and developers
+
+    def to_message(self) -> dict[str, Any]:
+        return error(self.code, self.message, self.detail)
+
+
+def error(code: str, message: str, detail: str) -> dict[str, Any]:
+    return {"v": VERSION, "type": "error", "code": code, "message": message, "detail": detail}
+
+
+# type -> {field: expected type(s)}
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "join": {},
+    "publish": {"sdp": str, "tracks": dict},
+    "subscribe_answer": {"sdp": str},
+    "call_on": {"participant": (str, type(None))},
+    "hand": {"raised": bool},
+    "mute": {"participant": str, "muted": bool},
+    "keyframe": {"mid": str},
+    "ping": {},
+    "leave": {},
+}
+
+
+def parse(raw: str | bytes) -> dict[str, Any]:
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            "too_large", "消息过大。", f"message of {len(raw)} bytes > {MAX_MESSAGE_BYTES}"
+        )
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad_json", "消息格式错误。", f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_json", "消息格式错误。", "message must be a JSON object")
+    if message.get("v") != VERSION:
+        raise ProtocolError(
+            "bad_version", "客户端版本不匹配，请刷新页面。", f"expected v={VERSION}"
+        )
+    kind = message.get("type")
+    if kind not in _SCHEMA:
+        raise ProtocolError("unknown_type", "未知的消息类型。", f"unknown type {kind!r}")
+    for name, expected in _SCHEMA[kind].items():
+        if name not in message or not isinstance(message[name], expected):
+            raise ProtocolError(
+                "bad_message", "消息缺少必要字段。", f"{kind}: field {name!r} missing or wrong type"
+            )
+    if kind == "publish":
+        for mid, source in message["tracks"].items():
+            if not isinstance(mid, str) or source not in SOURCES:
+                raise ProtocolError(
+                    "bad_message", "发布的媒体类型无效。", f"publish: bad track {mid!r}: {source!r}"
+                )
+    return message

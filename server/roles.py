@@ -1,0 +1,55 @@
+"""What each role may do and see: the access policy in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("teacher", "classroom", "observer", "member")
+SOURCES = ("camera", "mic", "screen")
+
+
+@dataclass(frozen=True)
+class Grant:
+    publishes: frozenset[str]
+    visible: bool  # shown to other participants (observers inspect silently: 巡课)
+    messages: frozenset[str]  # control messages beyond the ones every role may send
+
+
+GRANTS: dict[str, Grant] = {
+    "teacher": Grant(frozenset(SOURCES), True, frozenset({"call_on", "mute"})),
+    "classroom": Grant(frozenset({"camera", "mic"}), True, frozenset({"hand"})),
+    "observer": Grant(frozenset(), False, frozenset()),
+    "member": Grant(frozenset(SOURCES), True, frozenset({"hand"})),
+}
+
+
+def may_see(
+    viewer_role: str,
+    viewer_id: str,
+    owner_role: str,
+    owner_id: str,
+    source: str,
+    called_on: str | None,
+    muted: frozenset[str],
+) -> bool:
+    """Whether a viewer subscribes to one source of another participant.
+
+    A lesson: classrooms watch the teacher, and one another only when the teacher calls on a
+    class; the teacher watches every class; observers watch everything. A meeting: members
+    see everyone. A muted class's microphone reaches nobody.
+    """
+    if owner_id == viewer_id:
+        return False
+    if source == "mic" and owner_id in muted:
+        return False
+    if viewer_role == "observer":
+        return True
+    if owner_role == "teacher":
+        return True
+    if owner_role == "classroom":
+        if viewer_role == "teacher":
+            return True
+        return owner_id == called_on
+    if owner_role == "member":
+        return viewer_role in ("member", "teacher")
+    return False

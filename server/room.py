@@ -1,0 +1,211 @@
+"""Rooms and who is in them. A room holds participants and their sources; it decides nothing
+about media itself: it tells each participant's session to resync when the picture changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from media.source import Source
+
+from .roles import GRANTS, may_see
+from .tokens import Identity
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+@dataclass(eq=False)
+class Participant:
+    identity: Identity
+    session: Session
+    sources: dict[str, Source] = field(default_factory=dict)  # by name: camera, mic, screen
+
+    @property
+    def id(self) -> str:
+        return self.identity.id
+
+    @property
+    def visible(self) -> bool:
+        return GRANTS[self.identity.role].visible
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "id": self.id,
+            "name": self.identity.name,
+            "role": self.identity.role,
+            "sources": sorted(self.sources),
+        }
+        if self.identity.campus:
+            info["campus"] = self.identity.campus
+        return info
+
+
+class Room:
+    def __init__(self, room_id: str, title: str) -> None:
+        self.id = room_id
+        self.title = title
+        self.participants: dict[str, Participant] = {}
+        self.called_on: str | None = None
+        self.hands: list[str] = []
+        self.muted: set[str] = set()
+
+    # -- membership -------------------------------------------------------------------------
+
+    def join(self, participant: Participant) -> Participant | None:
+        """Add a participant; returns the one it replaces (same id: a reload or reconnect)."""
+        old = self.participants.get(participant.id)
+        if old is not None:
+            self._drop_sources(old)
+        self.participants[participant.id] = participant
+        if old is None and participant.visible:
+            self.broadcast(
+                {"type": "participant_joined", "participant": participant.describe()},
+                exclude=participant,
+            )
+        self.resync_all()
+        return old
+
+    def leave(self, participant: Participant) -> None:
+        if self.participants.get(participant.id) is not participant:
+            return  # already replaced by a newer session of the same participant
+        del self.participants[participant.id]
+        self._drop_sources(participant)
+        changed = False
+        if self.called_on == participant.id:
+            self.called_on, changed = None, True
+        if participant.id in self.hands:
+            self.hands.remove(participant.id)
+            changed = True
+        if participant.visible:
+            self.broadcast({"type": "participant_left", "participant": participant.describe()})
+        if changed:
+            self.broadcast_state()
+        self.resync_all()
+
+    @property
+    def empty(self) -> bool:
+        return not self.participants
+
+    def visible_participants(self) -> list[dict[str, Any]]:
+        return [p.describe() for p in self.participants.values() if p.visible]
+
+    # -- media ------------------------------------------------------------------------------
+
+    def add_source(self, participant: Participant, source: Source) -> None:
+        old = participant.sources.get(source.name)
+        if old is not None:
+            old.close()
+        participant.sources[source.name] = source
+        self._announce(participant)
+        self.resync_all()
+
+    def remove_source(self, participant: Participant, name: str) -> None:
+        source = participant.sources.pop(name, None)
+        if source is not None:
+            source.close()
+            self._announce(participant)
+            self.resync_all()
+
+    def _drop_sources(self, participant: Participant) -> None:
+        for source in participant.sources.values():
+            source.close()
+        participant.sources.clear()
+
+    def _announce(self, participant: Participant) -> None:
+        if participant.visible:
+            self.broadcast(
+                {"type": "participant_updated", "participant": participant.describe()},
+                exclude=participant,
+            )
+
+    def wanted_sources(self, viewer: Participant) -> list[tuple[Participant, Source]]:
+        muted = frozenset(self.muted)
+        return [
+            (owner, source)
+            for owner in self.participants.values()
+            for source in owner.sources.values()
+            if may_see(
+                viewer.identity.role,
+                viewer.id,
+                owner.identity.role,
+                owner.id,
+                source.name,
+                self.called_on,
+                muted,
+            )
+        ]
+
+    def resync_all(self) -> None:
+        for participant in self.participants.values():
+            participant.session.post_resync()
+
+    # -- lesson control ---------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {"called_on": self.called_on, "hands": list(self.hands), "muted": sorted(self.muted)}
+
+    def set_called_on(self, participant_id: str | None) -> None:
+        self.called_on = participant_id
+        if participant_id in self.hands:
+            self.hands.remove(participant_id)
+        self.broadcast_state()
+        self.resync_all()
+
+    def set_hand(self, participant_id: str, raised: bool) -> None:
+        if raised and participant_id not in self.hands:
+            self.hands.append(participant_id)
+        elif not raised and participant_id in self.hands:
+            self.hands.remove(participant_id)
+        self.broadcast_state()
+
+    def set_muted(self, participant_id: str, muted: bool) -> None:
+        (self.muted.add if muted else self.muted.discard)(participant_id)
+        target = self.participants.get(participant_id)
+        if target is not None:
+            target.session.post_send({"type": "muted", "muted": muted})
+        self.broadcast_state()
+        self.resync_all()
+
+    def broadcast_state(self) -> None:
+        self.broadcast({"type": "state", "state": self.state()})
+
+    def broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:
+        for participant in self.participants.values():
+            if participant is not exclude:
+                participant.session.post_send(message)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "participants": [
+                {**p.describe(), "visible": p.visible} for p in self.participants.values()
+            ],
+            "state": self.state(),
+        }
+
+
+class RoomRegistry:
+    """The rooms of this node, created on demand and dropped when the last one leaves."""
+
+    def __init__(self, titles: dict[str, str] | None = None) -> None:
+        self._titles = titles or {}
+        self.rooms: dict[str, Room] = {}
+
+    def get(self, room_id: str) -> Room | None:
+        return self.rooms.get(room_id)
+
+    def open(self, room_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(room_id, self._titles.get(room_id, room_id))
+        return room
+
+    def discard_if_empty(self, room: Room) -> None:
+        if room.empty and self.rooms.get(room.id) is room:
+            del self.rooms[room.id]
+
+    @property
+    def participant_count(self) -> int:
+        return sum(len(r.participants) for r in self.rooms.values())

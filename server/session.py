@@ -1,0 +1,397 @@
+"""One participant's connection: its WebSocket, publish and subscribe peer connections.
+
+One loop per client instead of locks: everything that touches this participant's peer
+connections or socket goes through `inbox` and runs in `run()`, one event at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+
+from media import rtc_internals
+from media.downtrack import DownTrack
+from media.source import Source
+from media.stats import ForwardStats
+
+from .protocol import VERSION, ProtocolError, error
+from .roles import GRANTS
+from .room import Participant, Room, RoomRegistry
+from .tokens import Identity
+
+if TYPE_CHECKING:
+    from aiortc.mediastreams import MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+NEGOTIATION_TIMEOUT = 20.0  # a subscriber that never answers an offer is gone
+
+
+@dataclass(eq=False)
+class Slot:
+    """One sending transceiver on the subscribe connection, re-used as sources come and go."""
+
+    transceiver: RTCRtpTransceiver
+    downtrack: DownTrack
+    mime_type: str | None
+
+
+class Session:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        identity: Identity,
+        rooms: RoomRegistry,
+        stats: ForwardStats,
+        rtc_config: RTCConfiguration,
+    ) -> None:
+        self.ws = ws
+        self.identity = identity
+        self._rooms = rooms
+        self._stats = stats
+        self._rtc_config = rtc_config
+        self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.room: Room | None = None
+        self.participant = Participant(identity, self)
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.slots: list[Slot] = []
+        self._offer_outstanding = False
+        self._offer_serial = 0
+        self._dirty = False
+        self._closed = False
+        self._timeout: asyncio.TimerHandle | None = None
+
+    # -- posting from elsewhere (room, socket reader) -----------------------------------------
+
+    def post_send(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(("send", message))
+
+    def post_resync(self) -> None:
+        self.inbox.put_nowait(("resync", None))
+
+    def post_message(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(("message", message))
+
+    def post_close(self, reason: str) -> None:
+        self.inbox.put_nowait(("close", reason))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self._closed:
+                event, payload = await self.inbox.get()
+                try:
+                    await self._handle(event, payload)
+                except ProtocolError as exc:
+                    await self._send(exc.to_message())
+                except Exception:  # one bad event must not take the participant down
+                    log.exception("session %s: %s failed", self.identity.id, event)
+                    await self._send(error("internal", "服务器内部错误，请稍后重试。", event))
+        finally:
+            await self._cleanup()
+
+    async def _handle(self, event: str, payload: Any) -> None:
+        if event == "send":
+            await self._send(payload)
+        elif event == "resync":
+            if self.room is not None:
+                await self._resync()
+        elif event == "message":
+            await self._on_message(payload)
+        elif event == "close":
+            if payload:
+                await self._send({"type": "ended", "reason": payload})
+            self._closed = True
+        elif event == "timeout":
+            if self._offer_outstanding and payload == self._offer_serial:
+                await self._send(
+                    error("wrong_order", "连接协商超时。", "no subscribe_answer in time")
+                )
+                self._closed = True
+        elif event == "publisher_failed":
+            if self.room is not None:
+                for name in list(self.participant.sources):
+                    self.room.remove_source(self.participant, name)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_json({"v": VERSION, **message})
+        except (ConnectionError, RuntimeError):
+            self._closed = True
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "join":
+            await self._join()
+            return
+        if kind == "ping":
+            await self._send({"type": "pong"})
+            return
+        if self.room is None:
+            raise ProtocolError("wrong_order", "请先加入课堂。", f"{kind} before join")
+        grant = GRANTS[self.identity.role]
+        if kind in ("call_on", "mute", "hand") and kind not in grant.messages:
+            raise ProtocolError("not_allowed", "当前身份无此权限。", f"role may not {kind}")
+        if kind == "publish":
+            await self._publish(message)
+        elif kind == "subscribe_answer":
+            await self._on_subscribe_answer(message["sdp"])
+        elif kind == "call_on":
+            target = message["participant"]
+            if target is not None and not self._is_class(target):
+                raise ProtocolError("bad_message", "找不到该班级。", f"no classroom {target}")
+            self.room.set_called_on(target)
+        elif kind == "mute":
+            if not self._is_class(message["participant"]):
+                raise ProtocolError("bad_message", "找不到该班级。", "no such participant")
+            self.room.set_muted(message["participant"], message["muted"])
+        elif kind == "hand":
+            self.room.set_hand(self.identity.id, message["raised"])
+        elif kind == "keyframe":
+            for slot in self.slots:
+                if slot.transceiver.mid == message["mid"]:
+                    slot.downtrack.request_keyframe()
+        elif kind == "leave":
+            self._closed = True
+
+    def _is_class(self, participant_id: str) -> bool:
+        assert self.room is not None
+        target = self.room.participants.get(participant_id)
+        return target is not None and target.identity.role in ("classroom", "member")
+
+    async def _join(self) -> None:
+        if self.room is not None:
+            raise ProtocolError("wrong_order", "已经加入课堂。", "join sent twice")
+        room = self._rooms.get(self.identity.room)
+        if room is None:
+            if not GRANTS[self.identity.role].visible:
+                # an observer inspects live rooms; it does not open new ones
+                raise ProtocolError(
+                    "unknown_room", "该课堂当前没有在上课。", f"room {self.identity.room} not live"
+                )
+            room = self._rooms.open(self.identity.room)
+        self.room = room
+        old = room.join(self.participant)
+        if old is not None:
+            old.session.post_close("replaced")
+        await self._send(
+            {
+                "type": "joined",
+                "you": self.participant.describe(),
+                "room": {"id": room.id, "title": room.title},
+                "participants": room.visible_participants(),
+                "state": room.state(),
+            }
+        )
+        self.subscribe_pc = self._new_pc()
+        # The data channel gives the first offer something to negotiate before any track
+        # exists, and carries lesson events later.
+        self.subscribe_pc.createDataChannel("events")
+        self._dirty = True
+        await self._resync()
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def _publish(self, message: dict[str, Any]) -> None:
+        assert self.room is not None
+        allowed = GRANTS[self.identity.role].publishes
+        declared: dict[str, str] = message["tracks"]
+        refused = sorted(set(declared.values()) - allowed)
+        if refused:
+            raise ProtocolError(
+                "not_allowed", "当前身份不能发布这些内容。", f"role may not publish {refused}"
+            )
+        if self.publish_pc is None:
+            self.publish_pc = self._new_pc()
+            pc = self.publish_pc
+
+            @pc.on("connectionstatechange")
+            def _on_state() -> None:
+                if pc.connectionState in ("failed", "closed") and pc is self.publish_pc:
+                    self.inbox.put_nowait(("publisher_failed", None))
+
+        pc = self.publish_pc
+        new_tracks: list[MediaStreamTrack] = []
+        pc.on("track", new_tracks.append)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+        except Exception as exc:
+            raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad offer: {exc}") from exc
+        finally:
+            pc.remove_listener("track", new_tracks.append)
+        added: list[tuple[RTCRtpTransceiver, Source]] = []
+        for track in new_tracks:
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            name = declared.get(transceiver.mid or "")
+            if name is None:
+                continue  # undeclared track: received, never forwarded
+            added.append((transceiver, self._make_source(transceiver, name, track.kind)))
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        await self._send({"type": "publish_answer", "sdp": pc.localDescription.sdp})
+        for transceiver, source in added:
+            codec = rtc_internals.negotiated_codec(transceiver)
+            source.mime_type = codec.mimeType if codec else None
+            self.room.add_source(self.participant, source)
+        declared_names = set(declared.values())
+        for name in list(self.participant.sources):
+            if name not in declared_names:
+                self.room.remove_source(self.participant, name)
+
+    def _make_source(self, transceiver: RTCRtpTransceiver, name: str, kind: str) -> Source:
+        hook: rtc_internals.ReceiverHook | None = None
+
+        async def send_pli() -> None:
+            if hook is not None:
+                await hook.send_pli()
+
+        source = Source(
+            f"{self.identity.id}:{name}", self.identity.id, name, kind, send_pli, self._stats
+        )
+        hook = rtc_internals.ReceiverHook(
+            transceiver.receiver, kind, source.push, source.request_keyframe
+        )
+        return source
+
+    # -- subscribing --------------------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """Bind the subscribe connection's slots to the sources this participant should see."""
+        if self.room is None or self.subscribe_pc is None:
+            return
+        wanted = {source.id: source for _, source in self.room.wanted_sources(self.participant)}
+        for slot in self.slots:
+            bound = slot.downtrack.source
+            if bound is not None and bound.id not in wanted:
+                slot.downtrack.bind(None)
+                slot.transceiver.direction = "inactive"
+                self._dirty = True
+        bound_ids = {s.downtrack.source.id for s in self.slots if s.downtrack.source}
+        for source_id, source in wanted.items():
+            if source_id in bound_ids:
+                continue
+            slot = next(
+                (
+                    s
+                    for s in self.slots
+                    if s.downtrack.source is None
+                    and s.downtrack.kind == source.kind
+                    and s.mime_type == source.mime_type
+                ),
+                None,
+            ) or self._new_slot(source)
+            slot.downtrack.bind(source)
+            slot.transceiver.direction = "sendonly"
+            self._dirty = True
+        if self._dirty and not self._offer_outstanding:
+            await self._offer()
+
+    def _new_slot(self, source: Source) -> Slot:
+        assert self.subscribe_pc is not None
+        downtrack = DownTrack(source.kind, self._stats)
+        transceiver = self.subscribe_pc.addTransceiver(downtrack, direction="sendonly")
+        if source.mime_type:
+            wanted = source.mime_type.lower()
+            codecs = [
+                c
+                for c in RTCRtpSender.getCapabilities(source.kind).codecs
+                if c.mimeType.lower() in (wanted, f"{source.kind}/rtx")
+            ]
+            transceiver.setCodecPreferences(codecs)
+        rtc_internals.on_keyframe_request(transceiver.sender, downtrack.request_keyframe)
+        slot = Slot(transceiver, downtrack, source.mime_type)
+        self.slots.append(slot)
+        return slot
+
+    async def _offer(self) -> None:
+        assert self.subscribe_pc is not None and self.room is not None
+        pc = self.subscribe_pc
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        tracks: dict[str, dict[str, Any]] = {}
+        for slot in self.slots:
+            source = slot.downtrack.source
+            if source is None or slot.transceiver.mid is None:
+                continue
+            owner = self.room.participants.get(source.participant_id)
+            tracks[slot.transceiver.mid] = {
+                "participant": source.participant_id,
+                "name": owner.identity.name if owner else "",
+                "role": owner.identity.role if owner else "",
+                "source": source.name,
+                "kind": source.kind,
+            }
+        self._dirty = False
+        self._offer_outstanding = True
+        self._offer_serial += 1
+        loop = asyncio.get_running_loop()
+        serial = self._offer_serial
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self._timeout = loop.call_later(
+            NEGOTIATION_TIMEOUT, self.inbox.put_nowait, ("timeout", serial)
+        )
+        await self._send(
+            {"type": "subscribe_offer", "sdp": pc.localDescription.sdp, "tracks": tracks}
+        )
+
+    async def _on_subscribe_answer(self, sdp: str) -> None:
+        if not self._offer_outstanding or self.subscribe_pc is None:
+            raise ProtocolError(
+                "wrong_order", "没有待回复的协商。", "subscribe_answer without offer"
+            )
+        try:
+            await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        except Exception as exc:
+            # the offer stays outstanding: a corrected answer may still come
+            raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad answer: {exc}") from exc
+        self._offer_outstanding = False
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        if self._dirty:
+            await self._offer()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(configuration=self._rtc_config)
+
+    async def _cleanup(self) -> None:
+        if self._timeout is not None:
+            self._timeout.cancel()
+        for slot in self.slots:
+            slot.downtrack.bind(None)
+        if self.room is not None:
+            self.room.leave(self.participant)
+            self._rooms.discard_if_empty(self.room)
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+        if not self.ws.closed:
+            await self.ws.close()
+
+    def sent_counts(self) -> tuple[int, int]:
+        packets = octets = 0
+        for slot in self.slots:
+            p, o = rtc_internals.sent_counts(slot.transceiver.sender)
+            packets += p
+            octets += o
+        return packets, octets
