@@ -32,8 +32,8 @@ class Identity:
 
 class TokenIssuer:
     def __init__(self, secret: str, ttl: int = DEFAULT_TTL) -> None:
-        if len(secret) < 16:
-            raise ValueError("token secret must be at least 16 characters")
+        if len(secret) < 32:
+            raise ValueError("token secret must be at least 32 characters")
         self._secret = secret
         self._ttl = ttl
 

@@ -17,7 +17,7 @@ from server.config import Settings, load_settings
 from server.tokens import TokenIssuer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-TEST_SECRET = "tongke-test-secret-0123456789"
+TEST_SECRET = "tongke-test-secret-0123456789-abcdef"
 
 
 def require(condition: bool, why: str) -> None:

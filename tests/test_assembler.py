@@ -1,0 +1,114 @@
+"""FrameAssembler on synthetic packet patterns: order, loss, give-up, keyframe gating."""
+
+from media.assembler import FrameAssembler, SequenceUnwrapper
+from media.frames import EncodedFrame
+
+KEY = b"\x00key"  # VP8 frame tag bit 0 clear: keyframe
+DELTA = b"\x01dlt"
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.frames: list[EncodedFrame] = []
+        self.keyframe_requests = 0
+
+    def frame(self, f: EncodedFrame) -> None:
+        self.frames.append(f)
+
+    def need(self) -> None:
+        self.keyframe_requests += 1
+
+
+def make(max_wait: float = 0.4) -> tuple[FrameAssembler, Collector]:
+    c = Collector()
+    return FrameAssembler("vp8", "video", c.frame, c.need, max_wait=max_wait), c
+
+
+def feed_frame(a: FrameAssembler, seq: int, ts: int, n: int, first: bytes, now: float) -> int:
+    """Feed one frame of n packets; returns the next sequence number."""
+    for i in range(n):
+        a.add((seq + i) & 0xFFFF, ts, i == n - 1, first if i == 0 else b"p", now)
+    return seq + n
+
+
+def test_sequence_unwrapper_crosses_wrap():
+    u = SequenceUnwrapper()
+    assert [u.unwrap(s) for s in (65534, 65535, 0, 1, 65535)] == [65534, 65535, 65536, 65537, 65535]
+
+
+def test_frames_emitted_on_marker_without_waiting_for_next_frame():
+    a, c = make()
+    seq = feed_frame(a, 100, 0, 1, b"tail", 0.0)  # joined mid-stream: frame start unknown
+    seq = feed_frame(a, seq, 3000, 3, KEY, 0.0)
+    assert len(c.frames) == 1  # emitted at its marker packet
+    assert c.frames[0].keyframe and c.frames[0].data == KEY + b"pp"
+    feed_frame(a, seq, 6000, 2, DELTA, 0.01)
+    assert [f.timestamp for f in c.frames] == [3000, 6000]
+
+
+def test_waits_for_keyframe_before_first_frame():
+    a, c = make()
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq = feed_frame(a, seq, 3000, 2, DELTA, 0.0)
+    assert c.frames == []
+    feed_frame(a, seq, 6000, 2, KEY, 0.0)
+    assert [f.timestamp for f in c.frames] == [6000]
+
+
+def test_reordered_packet_completes_frame():
+    a, c = make()
+    seq = feed_frame(a, 10, 0, 1, b"x", 0.0)
+    a.add(seq, 3000, False, KEY, 0.0)
+    a.add(seq + 2, 3000, True, b"c", 0.0)
+    assert c.frames == []
+    a.add(seq + 1, 3000, False, b"b", 0.01)
+    assert len(c.frames) == 1 and c.frames[0].data == KEY + b"bc"
+    assert c.keyframe_requests == 0
+
+
+def test_lost_packet_gives_up_after_max_wait_and_asks_for_keyframe():
+    a, c = make(max_wait=0.2)
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq = feed_frame(a, seq, 3000, 2, KEY, 0.0)
+    # frame 6000 loses its middle packet for good
+    a.add(seq, 6000, False, DELTA, 0.05)
+    a.add(seq + 2, 6000, True, b"c", 0.05)
+    seq += 3
+    seq = feed_frame(a, seq, 9000, 2, DELTA, 0.1)
+    assert len(c.frames) == 1 and c.keyframe_requests == 0
+    seq = feed_frame(a, seq, 12000, 2, DELTA, 0.3)  # 0.25 s of gap > max_wait
+    assert c.keyframe_requests == 1
+    assert len(c.frames) == 1  # deltas after a gap are useless until a keyframe
+    feed_frame(a, seq, 15000, 2, KEY, 0.35)
+    assert [f.timestamp for f in c.frames] == [3000, 15000]
+
+
+def test_late_retransmission_of_skipped_packet_is_ignored():
+    a, c = make(max_wait=0.1)
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq = feed_frame(a, seq, 3000, 1, KEY, 0.0)
+    lost = seq
+    a.add(seq + 1, 6000, True, b"b", 0.0)
+    seq += 2
+    seq = feed_frame(a, seq, 9000, 1, KEY, 0.5)  # triggers the give-up
+    a.add(lost, 6000, False, DELTA, 0.6)  # too late
+    assert [f.timestamp for f in c.frames] == [3000, 9000]
+
+
+def test_memory_is_bounded_when_head_never_arrives():
+    a, c = make(max_wait=1e9)
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq += 1  # lost forever
+    for i in range(3000):
+        seq = feed_frame(a, seq, 3000 * (i + 2), 1, DELTA, 0.0)
+    assert len(a._packets) <= 2048
+    assert c.keyframe_requests >= 1
+
+
+def test_audio_packets_pass_at_once_and_late_ones_drop():
+    c = Collector()
+    a = FrameAssembler("opus", "audio", c.frame, c.need)
+    a.add(1, 960, False, b"a", 0.0)
+    a.add(3, 2880, False, b"c", 0.0)
+    a.add(2, 1920, False, b"b", 0.0)  # late: the subscriber's decoder already concealed it
+    assert [f.data for f in c.frames] == [b"a", b"c"]

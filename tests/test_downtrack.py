@@ -1,0 +1,78 @@
+"""DownTrack and Source: keyframe gating, timestamp continuity, overflow, PLI throttling."""
+
+import asyncio
+
+from media import source as source_module
+from media.downtrack import MAX_QUEUED_FRAMES, DownTrack
+from media.frames import EncodedFrame
+from media.source import Source
+from media.stats import ForwardStats
+
+
+def make_source(stats: ForwardStats, plis: list[int], name: str = "camera") -> Source:
+    async def send_pli() -> None:
+        plis.append(1)
+
+    return Source(f"p:{name}", "p", name, "video", send_pli, stats)
+
+
+def frame(ts: int, key: bool = False) -> EncodedFrame:
+    return EncodedFrame(b"\x00k" if key else b"\x01d", ts, key, 0.0)
+
+
+async def test_video_starts_at_keyframe_and_timestamps_continue_across_sources():
+    stats, plis = ForwardStats(), []
+    a, b = make_source(stats, plis, "camera"), make_source(stats, plis, "screen")
+    track = DownTrack("video", stats)
+    track.bind(a)
+    a.push(frame(1000))  # not decodable alone: dropped
+    a.push(frame(4000, key=True))
+    a.push(frame(7000))
+    first, second = await track.recv(), await track.recv()
+    assert (first.pts, second.pts) == (0, 3000)
+    track.bind(b)
+    b.push(frame(900_000, key=True))
+    third = await track.recv()
+    assert third.pts == 6000  # one frame step after the last, whatever b's clock says
+    assert bytes(third) == b"\x00k"
+
+
+async def test_overflow_restarts_at_keyframe_and_requests_one():
+    stats, plis = ForwardStats(), []
+    src = make_source(stats, plis)
+    track = DownTrack("video", stats)
+    track.bind(src)
+    await asyncio.sleep(0)  # let the bind's PLI go out
+    src.push(frame(0, key=True))
+    for i in range(MAX_QUEUED_FRAMES["video"]):
+        src.push(frame(3000 * (i + 1)))
+    assert stats.frames_dropped == MAX_QUEUED_FRAMES["video"]
+    src.push(frame(999_000))  # still waiting for a keyframe
+    src.push(frame(1_002_000, key=True))
+    packet = await track.recv()
+    assert bytes(packet) == b"\x00k"
+    assert stats.keyframe_requests >= 2
+
+
+async def test_keyframe_requests_coalesce_into_one_pli_per_interval(monkeypatch):
+    monkeypatch.setattr(source_module, "PLI_MIN_INTERVAL", 0.2)
+    stats, plis = ForwardStats(), []
+    src = make_source(stats, plis)
+    for _ in range(20):  # twenty classrooms lose a picture at once
+        src.request_keyframe()
+    await asyncio.sleep(0.05)
+    assert len(plis) == 1
+    await asyncio.sleep(0.3)
+    assert len(plis) == 2  # the requests made while throttled are served once, later
+    src.close()
+
+
+async def test_pending_request_dropped_when_keyframe_arrives():
+    stats, plis = ForwardStats(), []
+    src = make_source(stats, plis)
+    src.request_keyframe()
+    src.request_keyframe()
+    await asyncio.sleep(0)
+    src.push(frame(0, key=True))
+    await asyncio.sleep(source_module.PLI_MIN_INTERVAL + 0.1)
+    assert len(plis) == 1
