@@ -63,6 +63,10 @@ def parse(raw: str | bytes) -> dict[str, Any]:
             raise ProtocolError(
                 "bad_message", "消息缺少必要字段。", f"{kind}: field {name!r} missing or wrong type"
             )
+    if "sdp" in message and not _looks_like_sdp(message["sdp"]):
+        raise ProtocolError(
+            "bad_sdp", "媒体协商失败。", f"{kind}: sdp is not a session description"
+        )
     if kind == "publish":
         for mid, source in message["tracks"].items():
             if not isinstance(mid, str) or source not in SOURCES:
@@ -70,3 +74,8 @@ def parse(raw: str | bytes) -> dict[str, Any]:
                     "bad_message", "发布的媒体类型无效。", f"publish: bad track {mid!r}: {source!r}"
                 )
     return message
+
+
+def _looks_like_sdp(sdp: str) -> bool:
+    # aiortc accepts any text as a remote description; refuse what cannot be one up front.
+    return sdp.startswith("v=0") and "\nm=" in sdp

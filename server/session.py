@@ -229,13 +229,14 @@ class Session:
 
         pc = self.publish_pc
         new_tracks: list[MediaStreamTrack] = []
-        pc.on("track", new_tracks.append)
+        collect = new_tracks.append
+        pc.on("track", collect)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
         except Exception as exc:
             raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad offer: {exc}") from exc
         finally:
-            pc.remove_listener("track", new_tracks.append)
+            pc.remove_listener("track", collect)
         added: list[tuple[RTCRtpTransceiver, Source]] = []
         for track in new_tracks:
             transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)

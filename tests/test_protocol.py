@@ -18,7 +18,8 @@ def msg(**kw) -> str:
         (json.dumps({"v": 2, "type": "join"}), "bad_version"),
         (msg(type="dance"), "unknown_type"),
         (msg(type="publish", sdp="x"), "bad_message"),
-        (msg(type="publish", sdp="x", tracks={"0": "hologram"}), "bad_message"),
+        (msg(type="publish", sdp="x", tracks={}), "bad_sdp"),
+        (msg(type="publish", sdp="v=0\nm=video 9", tracks={"0": "hologram"}), "bad_message"),
         (msg(type="hand", raised="yes"), "bad_message"),
         (msg(type="ping", pad="x" * MAX_MESSAGE_BYTES), "too_large"),
     ],
@@ -31,5 +32,7 @@ def test_bad_messages_get_a_code_and_a_chinese_message(raw, code):
 
 
 def test_good_messages_pass():
-    assert parse(msg(type="publish", sdp="v=0", tracks={"0": "camera", "1": "mic"}))["type"]
+    assert parse(msg(type="publish", sdp="v=0\nm=video 9", tracks={"0": "camera", "1": "mic"}))[
+        "type"
+    ]
     assert parse(msg(type="call_on", participant=None))["participant"] is None

@@ -1,0 +1,679 @@
+"""A headless Tongke participant (docs/signalling.md) for the CLI, tests and benchmarks.
+
+`Participant` speaks the signalling protocol over aiohttp's WebSocket client and runs the two
+aiortc peer connections: publish (we offer) and subscribe (the server offers, we answer).
+`run_publish` and `run_watch` are what `tongke publish` and `tongke watch` run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import av
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from media import rtc_internals
+from media.frames import EncodedFrame
+from media.synthetic import SendLog, SyntheticVideoTrack, ToneAudioTrack, read_frame_id
+
+VERSION = 1
+PLI_MIN_INTERVAL = 0.5  # our own keyframe requests, at most this often per track
+
+
+class SignallingError(Exception):
+    """An `error` message from the server (or the socket closing under us)."""
+
+    def __init__(self, code: str, message: str = "", detail: str = "") -> None:
+        super().__init__(f"{code}: {detail or message}")
+        self.code, self.message, self.detail = code, message, detail
+
+
+@dataclass(eq=False)
+class RemoteTrack:
+    """A track we receive, as the last subscribe_offer described it.
+
+    The server re-uses transceivers as sources come and go, so one `track` object may later
+    carry another (participant, source): watch `on_track_removed`.
+    """
+
+    mid: str
+    participant: str
+    name: str
+    role: str
+    source: str
+    kind: str
+    receiver: RTCRtpReceiver
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.participant, self.source)
+
+    @property
+    def track(self) -> MediaStreamTrack:
+        """Decoded frames (stock aiortc). Empty in encoded mode: use on_encoded_frame."""
+        return self.receiver.track
+
+
+TrackCallback = Callable[[RemoteTrack], None]
+EncodedCallback = Callable[[RemoteTrack, EncodedFrame], None]
+
+
+def ws_url(url: str, token: str) -> str:
+    """The signalling URL from a base URL (http(s)://host:port) or a ws(s)://…/ws URL."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/ws"):
+        path += "/ws"
+    return urlunsplit((scheme, parts.netloc, path, urlencode({"token": token}), ""))
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Participant:
+    """One participant: a signalling socket, a publish and a subscribe peer connection.
+
+    With `encoded=True` received media is never decoded by aiortc: complete encoded frames
+    go to `on_encoded_frame` (cheap watchers, byte and keyframe counts); otherwise read decoded
+    frames from `RemoteTrack.track` (aiortc queues them without bound if nobody reads).
+    """
+
+    def __init__(self, *, encoded: bool = False, rtc_config: RTCConfiguration | None = None):
+        self.encoded = encoded
+        self.rtc_config = rtc_config or RTCConfiguration(iceServers=[])  # no public STUN
+        self.you: dict[str, Any] | None = None
+        self.room: dict[str, Any] | None = None
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.state: dict[str, Any] = {}
+        self.muted = False
+        self.remote: dict[tuple[str, str], RemoteTrack] = {}
+        self.on_track: list[TrackCallback] = []
+        self.on_track_removed: list[TrackCallback] = []
+        self.on_message: list[Callable[[dict[str, Any]], None]] = []
+        self.on_encoded_frame: list[EncodedCallback] = []
+        self.errors: list[dict[str, Any]] = []
+        self.ended: str | None = None  # reason, once the server ended us or the socket closed
+        self.closed = asyncio.Event()
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.publish_transceivers: dict[str, RTCRtpTransceiver] = {}  # by source
+        self._by_mid: dict[str, RemoteTrack] = {}
+        self._hooks: dict[str, rtc_internals.ReceiverHook] = {}
+        self._last_pli: dict[str, float] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._track_changed = asyncio.Event()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self, url: str, token: str) -> None:
+        if is_loopback(url):
+            # aioice skips 127.0.0.1; a one-machine server only offers loopback.
+            rtc_internals.use_host_addresses(["127.0.0.1"])
+        self._http = aiohttp.ClientSession()
+        try:
+            self._ws = await self._http.ws_connect(ws_url(url, token), heartbeat=15)
+        except BaseException:
+            await self._http.close()
+            raise
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def join(self, timeout: float = 10.0) -> dict[str, Any]:
+        joined = await self._request({"type": "join"}, "joined", timeout)
+        self.you, self.room = joined["you"], joined["room"]
+        self.participants = {p["id"]: p for p in joined["participants"]}
+        self.state = joined["state"]
+        return joined
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._ws is None or self._ws.closed:
+            raise SignallingError("closed", detail="signalling socket is closed")
+        await self._ws.send_json({"v": VERSION, **message})
+
+    async def close(self) -> None:
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await self.send({"type": "leave"})
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+        if self._http is not None:
+            await self._http.close()
+        self.ended = self.ended or "closed"
+        self.closed.set()
+
+    async def __aenter__(self) -> Participant:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def publish(
+        self, tracks: dict[str, MediaStreamTrack], timeout: float = 20.0
+    ) -> dict[str, RTCRtpTransceiver]:
+        """(Re)publish: `tracks` maps source (camera, mic, screen) to a track; sources left
+        out of a later call stop being published."""
+        if self.publish_pc is None:
+            self.publish_pc = RTCPeerConnection(configuration=self.rtc_config)
+        pc = self.publish_pc
+        for source, track in tracks.items():
+            transceiver = self.publish_transceivers.get(source)
+            if transceiver is None or transceiver.kind != track.kind:
+                transceiver = pc.addTransceiver(track, direction="sendonly")
+                self.publish_transceivers[source] = transceiver
+            else:
+                transceiver.sender.replaceTrack(track)
+                transceiver.direction = "sendonly"
+        for source in list(self.publish_transceivers):
+            if source not in tracks:
+                transceiver = self.publish_transceivers.pop(source)
+                transceiver.sender.replaceTrack(None)
+                transceiver.direction = "inactive"
+        # aiortc gathers every candidate inside setLocalDescription: the SDP is complete.
+        await pc.setLocalDescription(await pc.createOffer())
+        declared = {t.mid: s for s, t in self.publish_transceivers.items() if t.mid is not None}
+        answer = await self._request(
+            {"type": "publish", "sdp": pc.localDescription.sdp, "tracks": declared},
+            "publish_answer",
+            timeout,
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        return dict(self.publish_transceivers)
+
+    # -- subscribing --------------------------------------------------------------------------
+
+    async def wait_track(
+        self,
+        source: str,
+        participant: str | None = None,
+        timeout: float = 10.0,
+    ) -> RemoteTrack:
+        """The first received track of `source` (from `participant`, if given)."""
+
+        async def find() -> RemoteTrack:
+            while True:
+                for remote in self.remote.values():
+                    if remote.source == source and participant in (None, remote.participant):
+                        return remote
+                self._track_changed.clear()
+                await self._track_changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def request_keyframe(self, remote: RemoteTrack) -> None:
+        await self.send({"type": "keyframe", "mid": remote.mid})
+
+    async def _on_subscribe_offer(self, message: dict[str, Any]) -> None:
+        if self.subscribe_pc is None:
+            self.subscribe_pc = RTCPeerConnection(configuration=self.rtc_config)
+        pc = self.subscribe_pc
+        await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+        if self.encoded:
+            # Before setLocalDescription: aiortc starts receivers when the answer is applied.
+            for transceiver in pc.getTransceivers():
+                if transceiver.mid is not None and transceiver.mid not in self._hooks:
+                    self._hook(transceiver)
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
+        self._rebind(pc, message["tracks"])
+
+    def _rebind(self, pc: RTCPeerConnection, tracks: dict[str, dict[str, Any]]) -> None:
+        receivers = {t.mid: t.receiver for t in pc.getTransceivers() if t.mid is not None}
+        for mid, old in list(self._by_mid.items()):
+            info = tracks.get(mid)
+            if info is None or (info["participant"], info["source"]) != old.key:
+                del self._by_mid[mid]
+                if self.remote.get(old.key) is old:
+                    del self.remote[old.key]
+                for callback in self.on_track_removed:
+                    callback(old)
+        for mid, info in tracks.items():
+            if mid in self._by_mid or mid not in receivers:
+                continue
+            remote = RemoteTrack(
+                mid,
+                info["participant"],
+                info.get("name", ""),
+                info.get("role", ""),
+                info["source"],
+                info["kind"],
+                receivers[mid],
+            )
+            self._by_mid[mid] = remote
+            self.remote[remote.key] = remote
+            for callback in self.on_track:
+                callback(remote)
+        self._track_changed.set()
+
+    def _hook(self, transceiver: RTCRtpTransceiver) -> None:
+        mid = transceiver.mid
+        assert mid is not None
+
+        def on_frame(frame: EncodedFrame) -> None:
+            remote = self._by_mid.get(mid)
+            if remote is not None:
+                for callback in self.on_encoded_frame:
+                    callback(remote, frame)
+
+        def on_keyframe_needed() -> None:
+            now = time.monotonic()
+            if now - self._last_pli.get(mid, -math.inf) >= PLI_MIN_INTERVAL:
+                self._last_pli[mid] = now
+                asyncio.ensure_future(hook.send_pli())
+
+        hook = rtc_internals.ReceiverHook(
+            transceiver.receiver, transceiver.kind, on_frame, on_keyframe_needed
+        )
+        self._hooks[mid] = hook
+
+    # -- the socket ---------------------------------------------------------------------------
+
+    async def _request(self, message: dict[str, Any], reply: str, timeout: float) -> dict:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[reply] = waiter
+        try:
+            await self.send(message)
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            self._waiters.pop(reply, None)
+
+    def _fail_waiters(self, exc: Exception) -> None:
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for msg in self._ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                message = json.loads(msg.data)
+                await self._dispatch(message)
+                for callback in self.on_message:
+                    callback(message)
+        finally:
+            code = self._ws.close_code
+            if self.ended is None:
+                self.ended = "bad_token" if code == 4401 else "disconnected"
+            self._fail_waiters(SignallingError(self.ended, detail=f"socket closed ({code})"))
+            self.closed.set()
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        waiter = self._waiters.get(kind or "")
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+        if kind == "subscribe_offer":
+            await self._on_subscribe_offer(message)
+        elif kind == "participant_joined":
+            participant = message["participant"]
+            self.participants[participant["id"]] = participant
+        elif kind == "participant_left":
+            self.participants.pop(message["participant"]["id"], None)
+        elif kind == "state":
+            self.state = message["state"] if "state" in message else message
+        elif kind == "muted":
+            self.muted = message["muted"]
+        elif kind == "ended":
+            self.ended = message.get("reason") or "ended"
+        elif kind == "error":
+            self.errors.append(message)
+            # Errors carry no request id: the pending request is the one that failed.
+            self._fail_waiters(
+                SignallingError(
+                    message.get("code", "error"), message.get("message", ""),
+                    message.get("detail", ""),
+                )
+            )
+
+
+# -- the CLI's two commands ------------------------------------------------------------------
+
+
+def _emit(record: dict[str, Any]) -> None:
+    print(json.dumps(record, ensure_ascii=False), flush=True)
+
+
+def open_source(source: str) -> tuple[dict[str, MediaStreamTrack], Callable[[], None]]:
+    """Tracks by source name for 'synthetic', a media file or a capture device; and a stop."""
+    if source == "synthetic":
+        tracks: dict[str, MediaStreamTrack] = {
+            "camera": SyntheticVideoTrack(),
+            "mic": ToneAudioTrack(),
+        }
+
+        def stop() -> None:
+            for track in tracks.values():
+                track.stop()
+
+        return tracks, stop
+    from aiortc.contrib.media import MediaPlayer
+
+    if source.startswith("/dev/video"):
+        player = MediaPlayer(
+            source, format="v4l2", options={"video_size": "1280x720", "framerate": "30"}
+        )
+    elif Path(source).is_file():
+        player = MediaPlayer(source, loop=True)  # a lesson recording repeats until stopped
+    else:
+        raise ValueError(f"source {source!r}: not 'synthetic', a file or a /dev/video* device")
+    tracks = {}
+    if player.video is not None:
+        tracks["camera"] = player.video
+    if player.audio is not None:
+        tracks["mic"] = player.audio
+    if not tracks:
+        raise ValueError(f"source {source!r} has neither video nor audio")
+
+    def stop_player() -> None:
+        for track in (player.video, player.audio):
+            if track is not None:
+                track.stop()
+
+    return tracks, stop_player
+
+
+async def _until(participant: Participant, seconds: float | None) -> None:
+    """Sleep `seconds` (forever if None), or until the server ends us."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(participant.closed.wait(), seconds)
+
+
+async def run_publish(url: str, token: str, source: str, seconds: float | None) -> dict[str, Any]:
+    """Join and publish `source`, printing one JSON line per second of what was sent."""
+    tracks, stop = open_source(source)
+    participant = Participant()
+    try:
+        await participant.connect(url, token)
+        joined = await participant.join()
+        _emit({"event": "joined", "you": joined["you"], "room": joined["room"]})
+        transceivers = await participant.publish(tracks)
+        _emit({"event": "published", "tracks": {s: t.mid for s, t in transceivers.items()}})
+        start = time.monotonic()
+        last: dict[str, tuple[int, int]] = {}
+        while seconds is None or time.monotonic() - start < seconds:
+            left = None if seconds is None else seconds - (time.monotonic() - start)
+            await _until(participant, 1.0 if left is None else min(1.0, left))
+            if participant.closed.is_set():
+                break
+            line: dict[str, Any] = {"t": round(time.monotonic() - start, 1)}
+            for name, transceiver in transceivers.items():
+                packets, octets = await _sent(transceiver)
+                p0, o0 = last.get(name, (0, 0))
+                last[name] = (packets, octets)
+                line[name] = {"packets": packets - p0, "kbps": round((octets - o0) * 8 / 1000)}
+            _emit(line)
+        summary = {
+            "event": "summary",
+            "seconds": round(time.monotonic() - start, 1),
+            "ended": participant.ended,
+            "sent": {n: {"packets": p, "bytes": o} for n, (p, o) in last.items()},
+        }
+        _emit(summary)
+        return summary
+    finally:
+        stop()
+        await participant.close()
+
+
+async def _sent(transceiver: RTCRtpTransceiver) -> tuple[int, int]:
+    for stats in (await transceiver.sender.getStats()).values():
+        if stats.type == "outbound-rtp":
+            return stats.packetsSent, stats.bytesSent
+    return 0, 0
+
+
+@dataclass(eq=False)
+class _TrackStats:
+    remote: RemoteTrack
+    frames: int = 0
+    bytes: int = 0
+    keyframes: int = 0
+    ids: list[int] = field(default_factory=list)  # read this interval
+    unreadable: int = 0  # decoded frames without a valid code
+    delays: list[float] = field(default_factory=list)  # capture-to-decoded, this interval
+    first_frame: float | None = None
+    total: dict[str, Any] = field(default_factory=dict)
+
+    def interval(self, seconds: float) -> dict[str, Any]:
+        r = self.remote
+        line: dict[str, Any] = {
+            "participant": r.participant,
+            "name": r.name,
+            "source": r.source,
+            "kind": r.kind,
+            "frames": self.frames,
+            "fps": round(self.frames / seconds, 1),
+            "bytes": self.bytes,
+            "kbps": round(self.bytes * 8 / seconds / 1000, 1),
+            "keyframes": self.keyframes,
+        }
+        if self.ids or self.unreadable:
+            line["ids"] = _id_summary(self.ids) | {"unreadable": self.unreadable}
+        if self.delays:
+            line["delay_ms"] = _percentiles(self.delays)
+        t = self.total
+        for name in ("frames", "bytes", "keyframes", "unreadable"):
+            t[name] = t.get(name, 0) + getattr(self, name)
+        t["stalled_intervals"] = t.get("stalled_intervals", 0) + (self.frames == 0)
+        t["intervals"] = t.get("intervals", 0) + 1
+        t.setdefault("ids", []).extend(self.ids)
+        t.setdefault("delays", []).extend(self.delays)
+        self.frames = self.bytes = self.keyframes = self.unreadable = 0
+        self.ids, self.delays = [], []
+        return line
+
+
+def _id_summary(ids: list[int]) -> dict[str, Any]:
+    if not ids:
+        return {"read": 0}
+    ordered = sorted(set(ids))
+    missing = sum(b - a - 1 for a, b in zip(ordered, ordered[1:], strict=False) if b - a < 1000)
+    return {"read": len(ids), "first": ordered[0], "last": ordered[-1], "missing": missing}
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+    return {"p50": at(0.5), "p95": at(0.95), "max": round(ordered[-1] * 1000, 1)}
+
+
+class _VideoDecoder:
+    """Decodes one received video stream off the event loop, in order."""
+
+    def __init__(self, codec: str) -> None:
+        self.codec = av.CodecContext.create(codec, "r")
+        self.executor = ThreadPoolExecutor(max_workers=1)
+
+    def decode(self, data: bytes) -> list[av.VideoFrame]:
+        try:
+            return list(self.codec.decode(av.Packet(data)))
+        except av.error.FFmpegError:
+            return []  # a broken frame: the next keyframe repairs the picture
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def run_watch(
+    url: str,
+    token: str,
+    seconds: float | None,
+    report_every: float = 1.0,
+    decode: bool = True,
+    send_log: SendLog | None = None,
+) -> dict[str, Any]:
+    """Join (as whatever the token says, normally a classroom), receive everything offered and
+    print one JSON line per interval per track, then a summary line (also returned).
+
+    Frames are counted as complete encoded frames (aiortc never decodes them); with `decode`,
+    video is decoded here to read the frame ids of synthetic sources. `send_log` (same process
+    only) turns those ids into capture-to-decoded delays.
+    """
+    participant = Participant(encoded=True)
+    stats: dict[str, _TrackStats] = {}  # by mid: a mid's source can change
+    finished: list[dict[str, Any]] = []
+    decoders: dict[str, _VideoDecoder] = {}
+    loop = asyncio.get_running_loop()
+    start = time.monotonic()
+
+    def on_track(remote: RemoteTrack) -> None:
+        stats[remote.mid] = _TrackStats(remote)
+        _emit({"event": "track", "mid": remote.mid, "participant": remote.participant,
+               "name": remote.name, "source": remote.source, "kind": remote.kind})
+
+    def on_removed(remote: RemoteTrack) -> None:
+        old = stats.pop(remote.mid, None)
+        if old is not None:
+            finished.append(_track_summary(old))
+        decoder = decoders.pop(remote.mid, None)
+        if decoder is not None:
+            decoder.close()
+
+    def on_frame(remote: RemoteTrack, frame: EncodedFrame) -> None:
+        s = stats.get(remote.mid)
+        if s is None:
+            return
+        s.frames += 1
+        s.bytes += len(frame.data)
+        s.keyframes += frame.keyframe
+        if s.first_frame is None:
+            s.first_frame = time.monotonic() - start
+        if decode and remote.kind == "video":
+            decoder = decoders.get(remote.mid)
+            if decoder is None:
+                decoder = decoders[remote.mid] = _VideoDecoder(_codec_name(remote))
+            future = loop.run_in_executor(decoder.executor, decoder.decode, frame.data)
+            future.add_done_callback(lambda f: _read_ids(s, f))
+
+    def _read_ids(s: _TrackStats, future: asyncio.Future[list[av.VideoFrame]]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        now = time.time()
+        for image in future.result():
+            frame_id = read_frame_id(image)
+            if frame_id is None:
+                s.unreadable += 1
+                continue
+            s.ids.append(frame_id)
+            sent = send_log.get(frame_id) if send_log is not None else None
+            if sent is not None:
+                s.delays.append(now - sent)
+
+    participant.on_track.append(on_track)
+    participant.on_track_removed.append(on_removed)
+    participant.on_encoded_frame.append(on_frame)
+    try:
+        await participant.connect(url, token)
+        joined = await participant.join()
+        _emit({"event": "joined", "you": joined["you"], "room": joined["room"],
+               "participants": joined["participants"]})
+        next_report = start + report_every
+        while seconds is None or time.monotonic() - start < seconds:
+            wait = next_report - time.monotonic()
+            if seconds is not None:
+                wait = min(wait, start + seconds - time.monotonic())
+            await _until(participant, max(0.0, wait))
+            if participant.closed.is_set():
+                break
+            if time.monotonic() >= next_report:
+                t = round(next_report - start, 1)
+                for mid, s in list(stats.items()):
+                    _emit({"t": t, "mid": mid, **s.interval(report_every)})
+                next_report += report_every
+        await asyncio.sleep(0.1)  # let in-flight decodes land before the summary
+        elapsed = time.monotonic() - start
+        summary = {
+            "event": "summary",
+            "seconds": round(elapsed, 1),
+            "ended": participant.ended,
+            "tracks": finished + [_track_summary(s) for s in stats.values()],
+        }
+        _emit(summary)
+        return summary
+    finally:
+        for decoder in decoders.values():
+            decoder.close()
+        await participant.close()
+
+
+def _codec_name(remote: RemoteTrack) -> str:
+    for transceiver in remote.receiver and _transceivers_of(remote):
+        codec = rtc_internals.negotiated_codec(transceiver)
+        if codec is not None:
+            return {"video/vp8": "libvpx", "video/h264": "h264"}.get(codec.mimeType.lower(),
+                                                                     "libvpx")
+    return "libvpx"
+
+
+def _transceivers_of(remote: RemoteTrack) -> list[RTCRtpTransceiver]:
+    return []
+
+
+def _track_summary(s: _TrackStats) -> dict[str, Any]:
+    r, t = s.remote, s.total
+    intervals = t.get("intervals", 0)
+    summary: dict[str, Any] = {
+        "mid": r.mid,
+        "participant": r.participant,
+        "name": r.name,
+        "source": r.source,
+        "kind": r.kind,
+        "frames": t.get("frames", 0),
+        "bytes": t.get("bytes", 0),
+        "keyframes": t.get("keyframes", 0),
+        "intervals": intervals,
+        "stalled_intervals": t.get("stalled_intervals", 0),
+        "first_frame_s": None if s.first_frame is None else round(s.first_frame, 2),
+    }
+    ids = t.get("ids", [])
+    if ids or t.get("unreadable"):
+        summary["ids"] = _id_summary(ids) | {"unreadable": t.get("unreadable", 0)}
+    if t.get("delays"):
+        summary["delay_ms"] = _percentiles(t["delays"])
+    return summary
+
+
+if __name__ == "__main__":  # a quick manual check: python -m server.client URL TOKEN
+    asyncio.run(run_watch(sys.argv[1], sys.argv[2], float(sys.argv[3]) if sys.argv[3:] else 10))
