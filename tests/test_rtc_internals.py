@@ -1,0 +1,54 @@
+"""The aiortc hooks: these fail loudly when an aiortc upgrade moves what we hook."""
+
+import aioice.ice
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+
+from media import rtc_internals
+
+
+def test_installed_aiortc_has_every_hooked_internal():
+    rtc_internals.check_compatibility()
+    receiver_attrs = RTCRtpReceiver.__init__.__code__.co_names
+    for name in ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__codecs"):
+        assert name in receiver_attrs, f"aiortc receiver no longer has {name}"
+    sender_attrs = RTCRtpSender.__init__.__code__.co_names
+    for name in ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"):
+        assert name in sender_attrs, f"aiortc sender no longer has {name}"
+
+
+async def test_receiver_hook_replaces_jitter_buffer_and_refuses_a_started_receiver():
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    transceiver = pc.addTransceiver("video", direction="recvonly")
+    receiver = transceiver.receiver
+    rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
+    assert isinstance(
+        getattr(receiver, "_RTCRtpReceiver__jitter_buffer"), rtc_internals._AssemblerBuffer
+    )
+    setattr(receiver, "_RTCRtpReceiver__decoder_thread", object())  # as if receive() had run
+    with pytest.raises(rtc_internals.IncompatibleAiortc):
+        rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
+    setattr(receiver, "_RTCRtpReceiver__decoder_thread", None)
+    await pc.close()
+
+
+async def test_keyframe_request_hook_and_sent_counts():
+    calls = []
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender = pc.addTransceiver("video", direction="sendonly").sender
+    rtc_internals.on_keyframe_request(sender, lambda: calls.append(1))
+    sender._send_keyframe()  # what aiortc calls on an incoming PLI/FIR
+    assert calls == [1]
+    assert rtc_internals.sent_counts(sender) == (0, 0)
+    await pc.close()
+
+
+def test_host_addresses_can_be_pinned_and_restored():
+    original = aioice.ice.get_host_addresses
+    try:
+        rtc_internals.use_host_addresses(["127.0.0.1", "::1"])
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
+    finally:
+        rtc_internals.use_host_addresses(None)
+    assert aioice.ice.get_host_addresses is original
