@@ -25,6 +25,7 @@ class _Packet:
     marker: bool
     data: bytes
     arrival: float
+    starts_frame: bool
 
 
 class SequenceUnwrapper:
@@ -65,14 +66,22 @@ class FrameAssembler:
         self._seq = SequenceUnwrapper()
         self._packets: dict[int, _Packet] = {}
         self._next: int | None = None  # first sequence number of the next frame to emit
-        self._first_seen: int | None = None
         self._waiting_keyframe = True
         self._gap_since: float | None = None
         self._highest = -1
         self.frames_out = 0
         self.frames_skipped = 0
 
-    def add(self, seq16: int, timestamp: int, marker: bool, data: bytes, now: float) -> None:
+    def add(
+        self,
+        seq16: int,
+        timestamp: int,
+        marker: bool,
+        data: bytes,
+        now: float,
+        starts_frame: bool = False,
+    ) -> None:
+        """Add one depayloaded packet; `starts_frame` says the codec marks it a frame start."""
         seq = self._seq.unwrap(seq16)
         if self.kind == "audio":
             self._add_audio(seq, timestamp, data, now)
@@ -81,7 +90,7 @@ class FrameAssembler:
             return  # already emitted or skipped: a late retransmission
         if seq in self._packets:
             return
-        self._packets[seq] = _Packet(timestamp, marker, data, now)
+        self._packets[seq] = _Packet(timestamp, marker, data, now, starts_frame)
         self._highest = max(self._highest, seq)
         if self._next is None:
             self._find_start(seq)
@@ -98,12 +107,14 @@ class FrameAssembler:
         self._on_frame(EncodedFrame(data, timestamp, True, now))
 
     def _find_start(self, seq: int) -> None:
-        # The first frame may have begun before we joined: start after the first marker.
-        if self._first_seen is None:
-            self._first_seen = seq
+        # The first frame may have begun before we joined: start at a packet the codec marks
+        # as a frame start, else after the first marker.
         packet = self._packets[seq]
         prev = self._packets.get(seq - 1)
-        if packet.marker:
+        if packet.starts_frame and (prev is None or prev.timestamp != packet.timestamp):
+            self._next = seq
+            self._drop_before(seq)
+        elif packet.marker:
             self._next = seq + 1
             self._drop_before(self._next)
         elif prev is not None and prev.timestamp != packet.timestamp:
@@ -149,6 +160,7 @@ class FrameAssembler:
         keyframe = is_keyframe(self.codec, data)
         if self._waiting_keyframe and not keyframe:
             self.frames_skipped += 1
+            self._on_keyframe_needed()  # the owner throttles repeated requests
             return
         self._waiting_keyframe = False
         self.frames_out += 1
@@ -162,8 +174,11 @@ class FrameAssembler:
         starts = sorted(
             s
             for s, p in self._packets.items()
-            if (prev := self._packets.get(s - 1)) is not None
-            and (prev.marker or prev.timestamp != p.timestamp)
+            if p.starts_frame
+            or (
+                (prev := self._packets.get(s - 1)) is not None
+                and (prev.marker or prev.timestamp != p.timestamp)
+            )
         )
         if starts:
             self._next = starts[0]

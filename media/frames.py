@@ -31,6 +31,25 @@ def is_keyframe(codec: str, data: bytes) -> bool:
     return True  # audio: every packet stands alone
 
 
+def starts_frame(codec: str, payload: bytes) -> bool:
+    """Whether an RTP payload (before depayloading) is the first packet of a frame.
+
+    Lets the assembler begin with the very first frame it sees, which is usually the keyframe
+    a new subscription starts with.
+    """
+    if not payload:
+        return False
+    if codec == "vp8":
+        # RFC 7741 payload descriptor: S bit set and partition index 0.
+        return bool(payload[0] & 0x10) and payload[0] & 0x07 == 0
+    if codec == "h264":
+        nal = payload[0] & 0x1F
+        if nal == 28:  # FU-A: its start bit, on the first fragment of a frame's first NAL
+            return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F in (1, 5)
+        return nal in (1, 5, 7, 24)  # a slice, SPS or STAP-A (SPS+PPS ahead of an IDR)
+    return True
+
+
 def _h264_has_idr(data: bytes) -> bool:
     # aiortc hands H264 frames over as Annex B; look for an IDR slice (5) or SPS (7).
     start = data.find(b"\x00\x00\x01")

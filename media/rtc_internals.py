@@ -23,7 +23,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from .assembler import FrameAssembler
-from .frames import EncodedFrame
+from .frames import EncodedFrame, starts_frame
 
 AIORTC_VERSION = "1.16.0"
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
@@ -79,12 +79,14 @@ class _AssemblerBuffer:
                 return False, None
             self._assembler = self._make(codec.name.lower())
         self.ssrc = packet.ssrc
-        self._assembler.add(
+        assembler = self._assembler
+        assembler.add(
             packet.sequence_number,
             packet.timestamp,
             bool(packet.marker),
             packet._data,
             time.monotonic(),
+            starts_frame(assembler.codec, packet.payload),
         )
         return False, None
 
