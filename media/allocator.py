@@ -1,0 +1,102 @@
+"""Spends one subscriber's estimate on its tracks, by priority (see policy.py).
+
+Pure and stateful: `allocate()` is called with the estimate and the tracks' layer bitrates;
+it returns the layer each video track should be on (0 = highest, None = paused). Hysteresis
+lives here, so the callers only switch at keyframes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import policy
+
+
+@dataclass(frozen=True)
+class VideoDemand:
+    track: str  # the subscriber-side id (a mid)
+    priority: int  # policy.PRIORITY_*
+    layers_bps: tuple[int, ...]  # highest layer first
+    pausable: bool = True
+
+
+class Allocator:
+    def __init__(self) -> None:
+        self._current: dict[str, int | None] = {}
+        self._upgrade_ok_since: float | None = None
+
+    def allocate(
+        self, budget_bps: float, audio_tracks: int, videos: list[VideoDemand], now: float
+    ) -> dict[str, int | None]:
+        budget = budget_bps - audio_tracks * policy.AUDIO_BPS  # audio is never cut
+        ordered = sorted(videos, key=lambda v: v.priority)
+        ideal = self._fit(budget, ordered)
+        # A new track starts where the estimate says; hysteresis applies to changes only.
+        current = {v.track: self._current.get(v.track, ideal[v.track]) for v in ordered}
+        if self._cost(ordered, current) > budget * policy.DOWNGRADE_MARGIN:
+            chosen = self._at_most(current, ideal, ordered)  # down at once
+            self._upgrade_ok_since = None
+        elif self._cost(ordered, ideal) > self._cost(ordered, current):
+            # Up only with headroom held for a while: no flapping on a noisy estimate.
+            fits = self._cost(ordered, ideal) * policy.UPGRADE_HEADROOM <= budget
+            if not fits:
+                ideal = self._fit(budget / policy.UPGRADE_HEADROOM, ordered)
+                fits = self._cost(ordered, ideal) > self._cost(ordered, current)
+            if fits and self._upgrade_ok_since is None:
+                self._upgrade_ok_since = now
+            if fits and now - self._upgrade_ok_since >= policy.UPGRADE_HOLD_S:
+                chosen = ideal
+                self._upgrade_ok_since = None
+            else:
+                chosen = current
+                if not fits:
+                    self._upgrade_ok_since = None
+        else:
+            chosen = current
+            self._upgrade_ok_since = None
+        self._current = dict(chosen)
+        return chosen
+
+    @staticmethod
+    def _lowest(v: VideoDemand) -> int:
+        return len(v.layers_bps) - 1
+
+    @staticmethod
+    def _cost(videos: list[VideoDemand], layers: dict[str, int | None]) -> float:
+        return sum(
+            v.layers_bps[layer] for v in videos if (layer := layers.get(v.track)) is not None
+        )
+
+    def _fit(self, budget: float, ordered: list[VideoDemand]) -> dict[str, int | None]:
+        """The best layers that fit: lowest layer for each in priority order, then upgrades."""
+        chosen: dict[str, int | None] = {}
+        left = budget
+        for v in ordered:
+            lowest = v.layers_bps[self._lowest(v)]
+            if lowest <= left or not v.pausable:
+                chosen[v.track] = self._lowest(v)
+                left -= lowest
+            else:
+                chosen[v.track] = None
+        for v in ordered:  # spend what is left, highest priority first
+            layer = chosen[v.track]
+            while layer is not None and layer > 0:
+                extra = v.layers_bps[layer - 1] - v.layers_bps[layer]
+                if extra > left:
+                    break
+                left -= extra
+                layer -= 1
+            chosen[v.track] = layer
+        return chosen
+
+    @staticmethod
+    def _at_most(current, ideal, ordered) -> dict[str, int | None]:
+        """Per track, the lower of current and ideal (never raise while cutting)."""
+        return {v.track: _lower(current[v.track], ideal[v.track]) for v in ordered}
+
+
+def _lower(a: int | None, b: int | None) -> int | None:
+    """The lower-quality layer of two (None, paused, is lowest)."""
+    if a is None or b is None:
+        return None
+    return max(a, b)

@@ -1,0 +1,88 @@
+"""One subscriber connection's available bandwidth, from what its receiver tells us.
+
+Inputs: REMB (the browser's delay-based estimate), receiver-report loss, RTT (whose rise over
+the path's minimum is the queueing-delay trend) and what we actually sent. Output: `target`.
+The estimate is the least of three caps, as in GCC:
+- REMB, while fresh;
+- a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
+  collapse the rate), cuts above 10%;
+- a delay-based rate: backs off when RTT shows a standing queue.
+"""
+
+from __future__ import annotations
+
+from . import policy
+
+
+class BandwidthEstimator:
+    def __init__(self, start_bps: float = policy.START_BPS) -> None:
+        self._remb: float | None = None
+        self._remb_at = -1e9
+        self._loss_rate = float(start_bps)
+        self._delay_rate = float(policy.MAX_BPS)
+        self._last_loss_update: float | None = None
+        self._last_cut = -1e9
+        self._last_delay_update: float | None = None
+        self._min_rtt: float | None = None
+        self.rtt: float | None = None
+        self.loss = 0.0
+        self.sent_bps = 0.0
+
+    def on_sent_rate(self, bps: float) -> None:
+        """What the pacer actually sent lately (bits/s)."""
+        self.sent_bps = bps
+
+    def on_remb(self, bps: float, now: float) -> None:
+        self._remb, self._remb_at = float(bps), now
+        if self._last_loss_update is None:
+            # The first REMB is a better start than our guess, if it is lower.
+            self._loss_rate = min(self._loss_rate, float(bps))
+
+    def on_loss(self, fraction: float, now: float) -> None:
+        """Fraction of packets lost (0..1) since the last receiver report."""
+        self.loss = fraction
+        last = self._last_loss_update
+        self._last_loss_update = now
+        if fraction > policy.LOSS_HOLD_MAX:
+            if now - self._last_cut >= policy.LOSS_CUT_MIN_INTERVAL:
+                base = min(self._loss_rate, self.sent_bps or self._loss_rate)
+                self._loss_rate = base * (1 - 0.5 * fraction)
+                self._last_cut = now
+        elif fraction < policy.LOSS_INCREASE_MAX and last is not None:
+            grown = self._loss_rate * (1 + policy.LOSS_GROWTH_PER_S) ** min(now - last, 1.0)
+            # On a clean path the receiver's own (delay-based) REMB may lead the way up.
+            self._loss_rate = max(grown, self._fresh_remb(now) or 0.0)
+        self._loss_rate = self._clamp(self._loss_rate)
+
+    def on_rtt(self, rtt: float, now: float) -> None:
+        self.rtt = rtt
+        self._min_rtt = rtt if self._min_rtt is None else min(self._min_rtt, rtt)
+        last = self._last_delay_update
+        self._last_delay_update = now
+        if rtt - self._min_rtt > policy.QUEUE_DELAY_HIGH:
+            base = self.sent_bps or self.target(now)
+            self._delay_rate = self._clamp(min(self._delay_rate, base * policy.QUEUE_DELAY_CUT))
+        elif last is not None:
+            grown = self._delay_rate * (1 + policy.QUEUE_GROWTH_PER_S) ** min(now - last, 1.0)
+            self._delay_rate = self._clamp(grown)
+
+    @property
+    def queue_delay(self) -> float | None:
+        """Seconds the RTT stands above the path's minimum: the queue building somewhere."""
+        if self.rtt is None or self._min_rtt is None:
+            return None
+        return self.rtt - self._min_rtt
+
+    def _fresh_remb(self, now: float) -> float | None:
+        if self._remb is not None and now - self._remb_at <= policy.REMB_STALE_S:
+            return self._remb
+        return None
+
+    def target(self, now: float) -> float:
+        remb = self._fresh_remb(now)
+        caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
+        return self._clamp(min(caps))
+
+    @staticmethod
+    def _clamp(bps: float) -> float:
+        return max(policy.FLOOR_BPS, min(policy.MAX_BPS, bps))

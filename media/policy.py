@@ -1,0 +1,44 @@
+"""Delivery policy for slow links: every threshold and priority in one visible place.
+
+Policy, in the order it is applied to each subscriber:
+1. Audio first: every audio track is always forwarded, whatever the estimate.
+2. Then slides (a `screen` source), then the teacher's camera, then everything else
+   (classroom uplinks, meeting thumbnails). Each video gets its lowest layer before any video
+   gets a higher one; the teacher's camera is never paused, the rest may be.
+3. Layers switch only at keyframes; going up needs headroom held for a while, going down
+   happens at once.
+4. Losses up to LOSS_HOLD_MAX are radio noise, not congestion: hold the rate there.
+"""
+
+from __future__ import annotations
+
+# -- estimation -------------------------------------------------------------------------------
+START_BPS = 300_000  # first guess before any feedback (a rural classroom, not a campus LAN)
+FLOOR_BPS = 100_000  # never estimate below this: audio plus the lowest layer must fit
+MAX_BPS = 20_000_000
+LOSS_INCREASE_MAX = 0.02  # below: the loss-based rate grows (GCC)
+LOSS_HOLD_MAX = 0.10  # 2-10%: hold; above: cut by half the loss fraction
+LOSS_GROWTH_PER_S = 0.08
+LOSS_CUT_MIN_INTERVAL = 0.3  # seconds between loss cuts (an RR reports the same loss for a while)
+QUEUE_DELAY_HIGH = 0.15  # RTT above the path's minimum by this much: a standing queue
+QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
+QUEUE_GROWTH_PER_S = 0.05
+REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
+
+# -- allocation -------------------------------------------------------------------------------
+AUDIO_BPS = 48_000  # Opus as browsers send it by default, with headers
+PRIORITY_SLIDES = 0
+PRIORITY_TEACHER = 1
+PRIORITY_OTHER = 2
+UPGRADE_HEADROOM = 1.15  # the next layer must fit this many times over ...
+UPGRADE_HOLD_S = 2.0  # ... for this long before we switch up
+DOWNGRADE_MARGIN = 1.0  # switch down as soon as the current layers no longer fit
+
+# Default bitrates of the three camera layers the teacher page publishes (highest first).
+CAMERA_LAYERS_BPS = (1_200_000, 400_000, 120_000)
+
+# -- sending ----------------------------------------------------------------------------------
+PACING_FACTOR = 1.5  # pace at this multiple of the estimate: bursts spread, average unchanged
+PACER_MAX_QUEUE_S = 0.5  # video packets older than this in our queue are dropped
+NACK_MAX_RESENDS = 2  # per packet
+NACK_BUDGET_SHARE = 0.15  # retransmissions may use at most this share of the estimate

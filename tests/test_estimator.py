@@ -1,0 +1,59 @@
+"""The bandwidth estimator on synthetic feedback."""
+
+from media import policy
+from media.estimator import BandwidthEstimator
+
+
+def feed(est: BandwidthEstimator, seconds: float, loss: float, remb: float | None, t0: float = 0):
+    t = t0
+    while t < t0 + seconds:
+        if remb is not None:
+            est.on_remb(remb, t)
+        est.on_loss(loss, t)
+        t += 0.25
+    return t
+
+
+def test_random_loss_in_the_hold_band_does_not_collapse_the_rate():
+    est = BandwidthEstimator()
+    est.on_sent_rate(280_000)
+    end = feed(est, 60, loss=0.03, remb=300_000)
+    assert est.target(end) >= 280_000  # 3% random loss: hold, never spiral down
+
+
+def test_heavy_loss_cuts_and_clean_link_recovers_within_ten_seconds():
+    est = BandwidthEstimator()
+    t = feed(est, 10, loss=0.0, remb=1_000_000)
+    assert est.target(t) >= 950_000
+    est.on_sent_rate(1_000_000)
+    t = feed(est, 3, loss=0.3, remb=1_000_000, t0=t)  # capacity fell: heavy loss
+    low = est.target(t)
+    assert low < 500_000
+    est.on_sent_rate(low)
+    t2 = feed(est, 10, loss=0.0, remb=1_000_000, t0=t)
+    assert est.target(t2) >= 900_000
+
+
+def test_floor_and_remb_cap():
+    est = BandwidthEstimator()
+    est.on_sent_rate(200_000)
+    t = feed(est, 20, loss=0.5, remb=None)
+    assert est.target(t) == policy.FLOOR_BPS
+    est2 = BandwidthEstimator()
+    est2.on_remb(150_000, 0)
+    assert est2.target(0) == 150_000
+    assert est2.target(policy.REMB_STALE_S + 1) >= 150_000  # a stale REMB caps nothing
+
+
+def test_rising_rtt_backs_off_and_recovers():
+    est = BandwidthEstimator()
+    est.on_sent_rate(300_000)
+    est.on_rtt(0.15, 0)
+    est.on_rtt(0.15, 1)
+    before = est.target(1)
+    est.on_rtt(0.45, 2)  # 300 ms of standing queue
+    assert est.target(2) <= 300_000 * policy.QUEUE_DELAY_CUT + 1
+    assert est.queue_delay is not None and est.queue_delay > 0.25
+    for i in range(3, 40):
+        est.on_rtt(0.15, i)
+    assert est.target(40) >= before
