@@ -51,7 +51,7 @@ class BandwidthEstimator:
         elif fraction < policy.LOSS_INCREASE_MAX and last is not None:
             grown = self._loss_rate * (1 + policy.LOSS_GROWTH_PER_S) ** min(now - last, 1.0)
             # On a clean path the receiver's own (delay-based) REMB may lead the way up.
-            self._loss_rate = max(grown, self._fresh_remb(now) or 0.0)
+            self._loss_rate = max(grown, self._remb_cap(now) or 0.0)
         self._loss_rate = self._clamp(self._loss_rate)
 
     def on_rtt(self, rtt: float, now: float) -> None:
@@ -73,13 +73,18 @@ class BandwidthEstimator:
             return None
         return self.rtt - self._min_rtt
 
-    def _fresh_remb(self, now: float) -> float | None:
-        if self._remb is not None and now - self._remb_at <= policy.REMB_STALE_S:
-            return self._remb
-        return None
+    def _remb_cap(self, now: float) -> float | None:
+        if self._remb is None or now - self._remb_at > policy.REMB_STALE_S:
+            return None
+        clean = self.loss < policy.LOSS_INCREASE_MAX and (
+            self.queue_delay is None or self.queue_delay < policy.QUEUE_DELAY_HIGH / 2
+        )
+        if clean and self._remb >= policy.REMB_ECHO * self.sent_bps:
+            return max(self._remb, policy.REMB_ECHO_PROBE * self.sent_bps)
+        return self._remb
 
     def target(self, now: float) -> float:
-        remb = self._fresh_remb(now)
+        remb = self._remb_cap(now)
         caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
         return self._clamp(min(caps))
 

@@ -24,6 +24,10 @@ QUEUE_DELAY_HIGH = 0.15  # RTT above the path's minimum by this much: a standing
 QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
+# A receiver's REMB near our own rate is an echo of what we send, not a limit: on a clean path
+# (no loss, no standing queue) allow this multiple of the sent rate, so the rate can step up.
+REMB_ECHO = 0.9
+REMB_ECHO_PROBE = 1.5
 
 # -- allocation -------------------------------------------------------------------------------
 AUDIO_BPS = 48_000  # Opus as browsers send it by default, with headers
@@ -42,3 +46,32 @@ PACING_FACTOR = 1.5  # pace at this multiple of the estimate: bursts spread, ave
 PACER_MAX_QUEUE_S = 0.5  # video packets older than this in our queue are dropped
 NACK_MAX_RESENDS = 2  # per packet
 NACK_BUDGET_SHARE = 0.15  # retransmissions may use at most this share of the estimate
+
+# -- link health shown to the classroom and to staff --------------------------------------------
+HEALTH_POOR_LOSS = 0.10
+HEALTH_WEAK_LOSS = 0.02
+HEALTH_POOR_BPS = 150_000
+HEALTH_POOR_QUEUE_S = 0.4
+HEALTH_WEAK_QUEUE_S = 0.15
+HEALTH_EVERY_S = 2.0
+
+
+def priority(owner_role: str, name: str, called_on: bool) -> tuple[int, bool]:
+    """(priority, pausable) of a video publication for its subscribers.
+
+    The class the teacher calls on is shown to everyone: it ranks with the teacher's camera.
+    """
+    if name == "screen":
+        return PRIORITY_SLIDES, False
+    if owner_role == "teacher" or called_on:
+        return PRIORITY_TEACHER, False
+    return PRIORITY_OTHER, True
+
+
+def health(loss: float, estimate_bps: float, queue_s: float, degraded: bool) -> str:
+    """good / weak / poor, as the classroom page shows it (良好 / 一般 / 较差)."""
+    if loss > HEALTH_POOR_LOSS or estimate_bps < HEALTH_POOR_BPS or queue_s > HEALTH_POOR_QUEUE_S:
+        return "poor"
+    if loss > HEALTH_WEAK_LOSS or queue_s > HEALTH_WEAK_QUEUE_S or degraded:
+        return "weak"
+    return "good"

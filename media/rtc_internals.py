@@ -6,7 +6,9 @@ tests: an upgrade that moves any of these hooks fails loudly instead of silently
 Hooks:
 - the receive side: swap the receiver's jitter buffer for our FrameAssembler, so complete
   encoded frames go to the forwarder and nothing ever reaches aiortc's decoder thread;
-- the send side: a subscriber's PLI/FIR reaches us instead of a (non-existent) encoder;
+- the send side: a subscriber's PLI/FIR reaches us instead of a (non-existent) encoder; its
+  RTCP feedback (REMB, receiver reports, RTT) is observed; its NACK answers pass a budget; its
+  connection's RTP goes through our pacer;
 - RTCP out: a PLI to the publisher; counters of what a sender sent;
 - ICE: which host addresses aioice offers (it skips 127.0.0.1, which tests and a one-machine
   demo need).
@@ -15,12 +17,14 @@ Hooks:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aioice.ice
 import aiortc
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 
 from .assembler import FrameAssembler
 from .frames import EncodedFrame, starts_frame
@@ -31,6 +35,7 @@ _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _DECODER_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
 _PACKET_COUNT_ATTR = "_RTCRtpSender__packet_count"
 _OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
+_RTT_ATTR = "_RTCRtpSender__rtt"
 
 
 class IncompatibleAiortc(RuntimeError):
@@ -45,7 +50,7 @@ def check_compatibility() -> None:
         )
     for cls, names in (
         (RTCRtpReceiver, ["_handle_rtp_packet", "_send_rtcp_pli"]),
-        (RTCRtpSender, ["_send_keyframe", "_handle_rtcp_packet"]),
+        (RTCRtpSender, ["_send_keyframe", "_handle_rtcp_packet", "_retransmit"]),
         (RTCRtpTransceiver, []),
     ):
         for name in names:
@@ -126,6 +131,69 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     """Route a subscriber's PLI/FIR on `sender` to `callback` (the stock one only flags an
     encoder, which forwarded tracks do not have)."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+@dataclass
+class Feedback:
+    """What one RTCP packet told a sender about its receiver."""
+
+    loss: float | None = None  # fraction lost since the last report (0..1)
+    remb_bps: int | None = None
+    rtt: float | None = None  # seconds, aiortc's smoothed value from SR/RR timing
+
+
+def tap_sender(
+    sender: RTCRtpSender,
+    on_feedback: Callable[[Feedback], None],
+    allow_retransmit: Callable[[int], bool],
+) -> None:
+    """Observe the RTCP feedback reaching `sender`, and gate its NACK answers."""
+    handle = sender._handle_rtcp_packet
+    retransmit = sender._retransmit
+
+    async def handle_rtcp(packet) -> None:  # noqa: ANN001 - aiortc RTCP packet
+        feedback = Feedback()
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    feedback.loss = report.fraction_lost / 256
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                feedback.remb_bps = unpack_remb_fci(packet.fci)[0]
+            except ValueError:
+                pass
+        await handle(packet)
+        if feedback.loss is not None:
+            feedback.rtt = getattr(sender, _RTT_ATTR)
+        if feedback.loss is not None or feedback.remb_bps is not None:
+            on_feedback(feedback)
+
+    async def gated_retransmit(sequence_number: int) -> None:
+        if allow_retransmit(sequence_number):
+            await retransmit(sequence_number)
+
+    sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
+    sender._retransmit = gated_retransmit  # type: ignore[method-assign]
+
+
+def sender_ssrc(sender: RTCRtpSender) -> tuple[int, int]:
+    """(media SSRC, retransmission SSRC) of a sender."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def route_through(sender: RTCRtpSender, send: Callable[[bytes], Awaitable[None]]) -> Callable:
+    """Make everything the sender's transport sends go through `send` (a pacer).
+
+    Idempotent per transport; call after each negotiation (BUNDLE may swap transports).
+    Returns the transport's own send, for the pacer to deliver with.
+    """
+    transport = sender.transport
+    original = getattr(transport, "_tongke_original_send", None)
+    if original is None:
+        original = transport._send_rtp
+        transport._tongke_original_send = original
+    transport._send_rtp = send
+    return original
 
 
 def sent_counts(sender: RTCRtpSender) -> tuple[int, int]:

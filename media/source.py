@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # One PLI upstream per this many seconds, however many subscribers ask: a burst of joiners
 # or lossy classrooms must not make the teacher's encoder emit keyframe after keyframe.
 PLI_MIN_INTERVAL = 0.5
+BITRATE_WINDOW_S = 1.0
 
 
 class Source:
@@ -40,14 +41,21 @@ class Source:
         self._pli_task: asyncio.Task[None] | None = None
         self._pli_pending = False
         self.keyframes = 0
+        self.bitrate_bps = 0.0  # measured over the last BITRATE_WINDOW_S
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
 
     def push(self, frame: EncodedFrame) -> None:
         self._stats.frames_in += 1
         if frame.keyframe and self.kind == "video":
             self.keyframes += 1
             self._pli_pending = False
-        for downtrack in self._downtracks:
-            downtrack.push(frame)
+        self._window_bytes += len(frame.data)
+        if frame.arrival - self._window_start >= BITRATE_WINDOW_S:
+            self.bitrate_bps = self._window_bytes * 8 / (frame.arrival - self._window_start)
+            self._window_start, self._window_bytes = frame.arrival, 0
+        for downtrack in list(self._downtracks):
+            downtrack.push(frame, self)
 
     def attach(self, downtrack: DownTrack) -> None:
         self._downtracks.add(downtrack)

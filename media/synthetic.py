@@ -224,8 +224,10 @@ class SyntheticVideoTrack(MediaStreamTrack):
 
         self._buf = np.empty((h * 3 // 2, w), np.uint8)
         self._y = self._buf[:h]
-        self._u = self._buf[h : h + h // 4].reshape(h // 2, w // 2)
-        self._v = self._buf[h + h // 4 :].reshape(h // 2, w // 2)
+        # Chroma planes by element offset: with h/2 odd a plane does not start on a row.
+        flat, area, quarter = self._buf.reshape(-1), w * h, (w // 2) * (h // 2)
+        self._u = flat[area : area + quarter].reshape(h // 2, w // 2)
+        self._v = flat[area + quarter :].reshape(h // 2, w // 2)
         self._u[:, cam_w // 2 :] = 128
         self._v[:, cam_w // 2 :] = 128
         self._y[:, cam_w:] = self._pages[0]

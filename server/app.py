@@ -84,7 +84,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=4401, message=exc.code.encode())
         return ws
     session = Session(
-        ws, identity, request.app[ROOMS], request.app[STATS], RTCConfiguration(iceServers=[])
+        ws,
+        identity,
+        request.app[ROOMS],
+        request.app[STATS],
+        RTCConfiguration(iceServers=[]),
+        adaptive=request.app[SETTINGS].adaptive,
     )
     request.app[SESSIONS].add(session)
     loop_task = asyncio.ensure_future(session.run())

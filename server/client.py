@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +36,13 @@ from media import rtc_internals
 from media.frames import EncodedFrame
 from media.synthetic import SendLog, SyntheticVideoTrack, ToneAudioTrack, read_frame_id
 
+log = logging.getLogger(__name__)
+
 VERSION = 1
 PLI_MIN_INTERVAL = 0.5  # our own keyframe requests, at most this often per track
+KEYFRAME_WATCHDOG = 0.25  # seconds between checks for silent video tracks
+CONNECT_TIMEOUT = 10.0  # longest wait for the subscribe connection before a renegotiation
+KEYFRAME_TIMEOUT = 1.0  # a bound video track silent this long gets a keyframe request
 
 
 class SignallingError(Exception):
@@ -62,7 +67,11 @@ class RemoteTrack:
     role: str
     source: str
     kind: str
-    receiver: RTCRtpReceiver
+    transceiver: RTCRtpTransceiver
+
+    @property
+    def receiver(self) -> RTCRtpReceiver:
+        return self.transceiver.receiver
 
     @property
     def key(self) -> tuple[str, str]:
@@ -104,10 +113,20 @@ class Participant:
     With `encoded=True` received media is never decoded by aiortc: complete encoded frames
     go to `on_encoded_frame` (cheap watchers, byte and keyframe counts); otherwise read decoded
     frames from `RemoteTrack.track` (aiortc queues them without bound if nobody reads).
+    `keyframe_watchdog` asks for a keyframe when a video track shows nothing (see
+    `_keyframe_watchdog`); turn it off to test that the server copes on its own.
     """
 
-    def __init__(self, *, encoded: bool = False, rtc_config: RTCConfiguration | None = None):
+    def __init__(
+        self,
+        *,
+        encoded: bool = False,
+        keyframe_watchdog: bool = True,
+        rtc_config: RTCConfiguration | None = None,
+    ) -> None:
         self.encoded = encoded
+        self.keyframe_watchdog = keyframe_watchdog
+        self.keyframe_requests = 0  # sent by the watchdog over signalling
         self.rtc_config = rtc_config or RTCConfiguration(iceServers=[])  # no public STUN
         self.you: dict[str, Any] | None = None
         self.room: dict[str, Any] | None = None
@@ -128,6 +147,9 @@ class Participant:
         self._by_mid: dict[str, RemoteTrack] = {}
         self._hooks: dict[str, rtc_internals.ReceiverHook] = {}
         self._last_pli: dict[str, float] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+        self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._answerer: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -157,18 +179,22 @@ class Participant:
 
     async def send(self, message: dict[str, Any]) -> None:
         if self._ws is None or self._ws.closed:
-            raise SignallingError("closed", detail="signalling socket is closed")
-        await self._ws.send_json({"v": VERSION, **message})
+            raise self._closed_error()
+        try:
+            await self._ws.send_json({"v": VERSION, **message})
+        except ConnectionError as exc:  # aiohttp's reset errors derive from it
+            raise self._closed_error() from exc
 
     async def close(self) -> None:
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(Exception):
                 await self.send({"type": "leave"})
             await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._reader, self._watchdog, self._answerer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
                 await pc.close()
@@ -193,6 +219,8 @@ class Participant:
         if self.publish_pc is None:
             self.publish_pc = RTCPeerConnection(configuration=self.rtc_config)
         pc = self.publish_pc
+        if pc.remoteDescription is not None:
+            await _settled(pc, CONNECT_TIMEOUT)  # see _on_subscribe_offer
         for source, track in tracks.items():
             transceiver = self.publish_transceivers.get(source)
             if transceiver is None or transceiver.kind != track.kind:
@@ -240,10 +268,23 @@ class Participant:
     async def request_keyframe(self, remote: RemoteTrack) -> None:
         await self.send({"type": "keyframe", "mid": remote.mid})
 
+    async def _answer_offers(self) -> None:
+        while True:
+            message = await self._offers.get()
+            try:
+                await self._on_subscribe_offer(message)
+            except Exception:  # keep the session: the server times out an unanswered offer
+                log.exception("subscribe_offer failed")
+
     async def _on_subscribe_offer(self, message: dict[str, Any]) -> None:
         if self.subscribe_pc is None:
             self.subscribe_pc = RTCPeerConnection(configuration=self.rtc_config)
         pc = self.subscribe_pc
+        if pc.remoteDescription is not None:
+            # aiortc starts the senders and receivers of a renegotiation only if DTLS is
+            # already up: m-lines negotiated while the first connection is still being set up
+            # never carry media (aiortc 1.16.0). Answer once connected.
+            await _settled(pc, CONNECT_TIMEOUT)
         await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
         if self.encoded:
             # Before setLocalDescription: aiortc starts receivers when the answer is applied.
@@ -253,9 +294,11 @@ class Participant:
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         self._rebind(pc, message["tracks"])
+        if self.keyframe_watchdog and self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._keyframe_watchdog())
 
     def _rebind(self, pc: RTCPeerConnection, tracks: dict[str, dict[str, Any]]) -> None:
-        receivers = {t.mid: t.receiver for t in pc.getTransceivers() if t.mid is not None}
+        transceivers = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
         for mid, old in list(self._by_mid.items()):
             info = tracks.get(mid)
             if info is None or (info["participant"], info["source"]) != old.key:
@@ -265,7 +308,7 @@ class Participant:
                 for callback in self.on_track_removed:
                     callback(old)
         for mid, info in tracks.items():
-            if mid in self._by_mid or mid not in receivers:
+            if mid in self._by_mid or mid not in transceivers:
                 continue
             remote = RemoteTrack(
                 mid,
@@ -274,7 +317,7 @@ class Participant:
                 info.get("role", ""),
                 info["source"],
                 info["kind"],
-                receivers[mid],
+                transceivers[mid],
             )
             self._by_mid[mid] = remote
             self.remote[remote.key] = remote
@@ -292,20 +335,47 @@ class Participant:
                 for callback in self.on_encoded_frame:
                     callback(remote, frame)
 
-        def on_keyframe_needed() -> None:
-            now = time.monotonic()
-            if now - self._last_pli.get(mid, -math.inf) >= PLI_MIN_INTERVAL:
-                self._last_pli[mid] = now
-                asyncio.ensure_future(hook.send_pli())
+        def on_keyframe_needed() -> None:  # the assembler lost a frame or waits for a key
+            self._request_pli(mid)
 
         hook = rtc_internals.ReceiverHook(
             transceiver.receiver, transceiver.kind, on_frame, on_keyframe_needed
         )
         self._hooks[mid] = hook
 
+    async def _keyframe_watchdog(self) -> None:
+        """Ask for a keyframe (by signalling) when a bound video track has received no packet
+        for KEYFRAME_TIMEOUT: the SFU holds a subscriber back until a keyframe, and a request
+        that got lost (or came before the publisher's first packet) would otherwise leave the
+        track black for a whole keyframe interval. Browsers re-ask in the same way."""
+        progress: dict[str, tuple[RemoteTrack, int, float]] = {}  # mid: (bound, packets, since)
+        while True:
+            await asyncio.sleep(KEYFRAME_WATCHDOG)
+            now = time.monotonic()
+            for mid, remote in list(self._by_mid.items()):
+                if remote.kind != "video":
+                    continue
+                packets = await _packets_received(remote.receiver)
+                bound, seen, since = progress.get(mid, (None, -1, now))
+                if bound is not remote or packets != seen:
+                    progress[mid] = (remote, packets, now)
+                elif now - since >= KEYFRAME_TIMEOUT:
+                    progress[mid] = (remote, packets, now)  # ask again after as long
+                    with contextlib.suppress(SignallingError):
+                        await self.send({"type": "keyframe", "mid": mid})
+                    self.keyframe_requests += 1
+
+    def _request_pli(self, mid: str) -> None:
+        now = time.monotonic()
+        if now - self._last_pli.get(mid, -math.inf) >= PLI_MIN_INTERVAL:
+            self._last_pli[mid] = now
+            asyncio.ensure_future(self._hooks[mid].send_pli())
+
     # -- the socket ---------------------------------------------------------------------------
 
     async def _request(self, message: dict[str, Any], reply: str, timeout: float) -> dict:
+        if self.closed.is_set():
+            raise self._closed_error()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[reply] = waiter
         try:
@@ -325,16 +395,25 @@ class Participant:
             async for msg in self._ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     continue
-                message = json.loads(msg.data)
+                try:
+                    message = json.loads(msg.data)
+                except ValueError:
+                    log.warning("not JSON from the server: %.80r", msg.data)
+                    continue
                 await self._dispatch(message)
                 for callback in self.on_message:
                     callback(message)
         finally:
-            code = self._ws.close_code
             if self.ended is None:
-                self.ended = "bad_token" if code == 4401 else "disconnected"
-            self._fail_waiters(SignallingError(self.ended, detail=f"socket closed ({code})"))
+                refused = self._ws.close_code == 4401 and self.errors
+                self.ended = self.errors[-1]["code"] if refused else "disconnected"
+            self._fail_waiters(self._closed_error())
             self.closed.set()
+
+    def _closed_error(self) -> SignallingError:
+        last = self.errors[-1] if self.errors else {}
+        detail = f"socket closed ({self._ws.close_code if self._ws else None})"
+        return SignallingError(self.ended or "closed", last.get("message", ""), detail)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -342,14 +421,17 @@ class Participant:
         if waiter is not None and not waiter.done():
             waiter.set_result(message)
         if kind == "subscribe_offer":
-            await self._on_subscribe_offer(message)
+            # Answered in order by one task, so waiting there never holds up other replies.
+            self._offers.put_nowait(message)
+            if self._answerer is None:
+                self._answerer = asyncio.ensure_future(self._answer_offers())
         elif kind == "participant_joined":
             participant = message["participant"]
             self.participants[participant["id"]] = participant
         elif kind == "participant_left":
             self.participants.pop(message["participant"]["id"], None)
         elif kind == "state":
-            self.state = message["state"] if "state" in message else message
+            self.state = message["state"]
         elif kind == "muted":
             self.muted = message["muted"]
         elif kind == "ended":
@@ -359,10 +441,23 @@ class Participant:
             # Errors carry no request id: the pending request is the one that failed.
             self._fail_waiters(
                 SignallingError(
-                    message.get("code", "error"), message.get("message", ""),
+                    message.get("code", "error"),
+                    message.get("message", ""),
                     message.get("detail", ""),
                 )
             )
+
+
+async def _settled(pc: RTCPeerConnection, timeout: float) -> None:
+    """Wait until `pc` is past connecting (connected, failed or closed), at most `timeout`."""
+    deadline = time.monotonic() + timeout
+    while pc.connectionState in ("new", "connecting") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+async def _packets_received(receiver: RTCRtpReceiver) -> int:
+    report = await receiver.getStats()
+    return sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp")
 
 
 # -- the CLI's two commands ------------------------------------------------------------------
@@ -461,70 +556,105 @@ async def _sent(transceiver: RTCRtpTransceiver) -> tuple[int, int]:
     return 0, 0
 
 
+_COUNTS = ("frames", "bytes", "keyframes", "unreadable")
+
+
 @dataclass(eq=False)
 class _TrackStats:
-    remote: RemoteTrack
-    frames: int = 0
-    bytes: int = 0
-    keyframes: int = 0
-    ids: list[int] = field(default_factory=list)  # read this interval
-    unreadable: int = 0  # decoded frames without a valid code
-    delays: list[float] = field(default_factory=list)  # capture-to-decoded, this interval
-    first_frame: float | None = None
-    total: dict[str, Any] = field(default_factory=dict)
+    """What arrived on one track: this interval's figures and the running totals."""
 
-    def interval(self, seconds: float) -> dict[str, Any]:
+    remote: RemoteTrack
+    first_frame_s: float | None = None
+    now: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    ids: list[int] = field(default_factory=list)  # read this interval
+    all_ids: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)  # capture to decoded, seconds
+    all_delays: list[float] = field(default_factory=list)
+    intervals: int = 0
+    stalled: int = 0  # intervals without a single frame
+
+    def add(self, name: str, value: int = 1) -> None:
+        self.now[name] += value
+        self.total[name] += value
+
+    def describe(self) -> dict[str, Any]:
         r = self.remote
-        line: dict[str, Any] = {
+        return {
+            "mid": r.mid,
             "participant": r.participant,
             "name": r.name,
             "source": r.source,
             "kind": r.kind,
-            "frames": self.frames,
-            "fps": round(self.frames / seconds, 1),
-            "bytes": self.bytes,
-            "kbps": round(self.bytes * 8 / seconds / 1000, 1),
-            "keyframes": self.keyframes,
         }
-        if self.ids or self.unreadable:
-            line["ids"] = _id_summary(self.ids) | {"unreadable": self.unreadable}
+
+    def interval(self, seconds: float) -> dict[str, Any]:
+        n = self.now
+        line = self.describe() | {
+            "frames": n["frames"],
+            "fps": round(n["frames"] / seconds, 1),
+            "bytes": n["bytes"],
+            "kbps": round(n["bytes"] * 8 / seconds / 1000, 1),
+        }
+        if self.remote.kind == "video":
+            line["keyframes"] = n["keyframes"]
+        if self.ids or n["unreadable"]:
+            line["ids"] = _id_summary(self.ids) | {"unreadable": n["unreadable"]}
         if self.delays:
             line["delay_ms"] = _percentiles(self.delays)
-        t = self.total
-        for name in ("frames", "bytes", "keyframes", "unreadable"):
-            t[name] = t.get(name, 0) + getattr(self, name)
-        t["stalled_intervals"] = t.get("stalled_intervals", 0) + (self.frames == 0)
-        t["intervals"] = t.get("intervals", 0) + 1
-        t.setdefault("ids", []).extend(self.ids)
-        t.setdefault("delays", []).extend(self.delays)
-        self.frames = self.bytes = self.keyframes = self.unreadable = 0
+        self.intervals += 1
+        self.stalled += n["frames"] == 0
+        self.now = dict.fromkeys(_COUNTS, 0)
         self.ids, self.delays = [], []
         return line
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        t = self.total
+        out = self.describe() | {
+            "frames": t["frames"],
+            "fps": round(t["frames"] / seconds, 1) if seconds > 0 else 0.0,
+            "bytes": t["bytes"],
+            "kbps": round(t["bytes"] * 8 / seconds / 1000, 1) if seconds > 0 else 0.0,
+            "intervals": self.intervals,
+            "stalled_intervals": self.stalled,
+            "first_frame_s": self.first_frame_s,
+        }
+        if self.remote.kind == "video":
+            out["keyframes"] = t["keyframes"]
+        if self.all_ids or t["unreadable"]:
+            out["ids"] = _id_summary(self.all_ids) | {"unreadable": t["unreadable"]}
+        if self.all_delays:
+            out["delay_ms"] = _percentiles(self.all_delays)
+        return out
 
 
 def _id_summary(ids: list[int]) -> dict[str, Any]:
     if not ids:
         return {"read": 0}
     ordered = sorted(set(ids))
-    missing = sum(b - a - 1 for a, b in zip(ordered, ordered[1:], strict=False) if b - a < 1000)
-    return {"read": len(ids), "first": ordered[0], "last": ordered[-1], "missing": missing}
+    # Ids not read between two read ones: lost, skipped or unreadable frames (a jump of 1000+
+    # is a new source, not a gap).
+    gaps = sum(b - a - 1 for a, b in zip(ordered, ordered[1:], strict=False) if b - a < 1000)
+    return {"read": len(ids), "first": ordered[0], "last": ordered[-1], "gaps": gaps}
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
-    def at(q: float) -> float:
+    def ms(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
-    return {"p50": at(0.5), "p95": at(0.95), "max": round(ordered[-1] * 1000, 1)}
+    return {"p50": ms(0.5), "p95": ms(0.95), "max": round(ordered[-1] * 1000, 1)}
 
 
 class _VideoDecoder:
-    """Decodes one received video stream off the event loop, in order."""
+    """Decodes one received video stream on its own thread, in order, off the event loop."""
 
-    def __init__(self, codec: str) -> None:
-        self.codec = av.CodecContext.create(codec, "r")
-        self.executor = ThreadPoolExecutor(max_workers=1)
+    def __init__(self, remote: RemoteTrack) -> None:
+        codec = rtc_internals.negotiated_codec(remote.transceiver)
+        mime = codec.mimeType.lower() if codec is not None else "video/vp8"
+        self.codec = av.CodecContext.create("h264" if mime == "video/h264" else "libvpx", "r")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watch-decode")
 
     def decode(self, data: bytes) -> list[av.VideoFrame]:
         try:
@@ -544,15 +674,15 @@ async def run_watch(
     decode: bool = True,
     send_log: SendLog | None = None,
 ) -> dict[str, Any]:
-    """Join (as whatever the token says, normally a classroom), receive everything offered and
-    print one JSON line per interval per track, then a summary line (also returned).
+    """Join (as the token says, normally a classroom), receive everything offered and print
+    one JSON line per interval per track, then a summary line (also returned).
 
     Frames are counted as complete encoded frames (aiortc never decodes them); with `decode`,
     video is decoded here to read the frame ids of synthetic sources. `send_log` (same process
     only) turns those ids into capture-to-decoded delays.
     """
     participant = Participant(encoded=True)
-    stats: dict[str, _TrackStats] = {}  # by mid: a mid's source can change
+    stats: dict[str, _TrackStats] = {}  # by mid: the server may re-bind a mid to a new source
     finished: list[dict[str, Any]] = []
     decoders: dict[str, _VideoDecoder] = {}
     loop = asyncio.get_running_loop()
@@ -560,13 +690,12 @@ async def run_watch(
 
     def on_track(remote: RemoteTrack) -> None:
         stats[remote.mid] = _TrackStats(remote)
-        _emit({"event": "track", "mid": remote.mid, "participant": remote.participant,
-               "name": remote.name, "source": remote.source, "kind": remote.kind})
+        _emit({"event": "track", **stats[remote.mid].describe()})
 
     def on_removed(remote: RemoteTrack) -> None:
         old = stats.pop(remote.mid, None)
         if old is not None:
-            finished.append(_track_summary(old))
+            finished.append(old.summary(time.monotonic() - start))
         decoder = decoders.pop(remote.mid, None)
         if decoder is not None:
             decoder.close()
@@ -575,31 +704,33 @@ async def run_watch(
         s = stats.get(remote.mid)
         if s is None:
             return
-        s.frames += 1
-        s.bytes += len(frame.data)
-        s.keyframes += frame.keyframe
-        if s.first_frame is None:
-            s.first_frame = time.monotonic() - start
+        s.add("frames")
+        s.add("bytes", len(frame.data))
+        s.add("keyframes", int(frame.keyframe and remote.kind == "video"))  # audio: all are
+        if s.first_frame_s is None:
+            s.first_frame_s = round(time.monotonic() - start, 3)
         if decode and remote.kind == "video":
             decoder = decoders.get(remote.mid)
             if decoder is None:
-                decoder = decoders[remote.mid] = _VideoDecoder(_codec_name(remote))
+                decoder = decoders[remote.mid] = _VideoDecoder(remote)
             future = loop.run_in_executor(decoder.executor, decoder.decode, frame.data)
-            future.add_done_callback(lambda f: _read_ids(s, f))
+            future.add_done_callback(lambda f: on_decoded(s, f))
 
-    def _read_ids(s: _TrackStats, future: asyncio.Future[list[av.VideoFrame]]) -> None:
+    def on_decoded(s: _TrackStats, future: asyncio.Future[list[av.VideoFrame]]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         now = time.time()
         for image in future.result():
             frame_id = read_frame_id(image)
             if frame_id is None:
-                s.unreadable += 1
+                s.add("unreadable")
                 continue
             s.ids.append(frame_id)
+            s.all_ids.append(frame_id)
             sent = send_log.get(frame_id) if send_log is not None else None
             if sent is not None:
                 s.delays.append(now - sent)
+                s.all_delays.append(now - sent)
 
     participant.on_track.append(on_track)
     participant.on_track_removed.append(on_removed)
@@ -607,20 +738,22 @@ async def run_watch(
     try:
         await participant.connect(url, token)
         joined = await participant.join()
-        _emit({"event": "joined", "you": joined["you"], "room": joined["room"],
-               "participants": joined["participants"]})
+        _emit(
+            {
+                "event": "joined",
+                "you": joined["you"],
+                "room": joined["room"],
+                "participants": joined["participants"],
+            }
+        )
         next_report = start + report_every
-        while seconds is None or time.monotonic() - start < seconds:
-            wait = next_report - time.monotonic()
-            if seconds is not None:
-                wait = min(wait, start + seconds - time.monotonic())
-            await _until(participant, max(0.0, wait))
-            if participant.closed.is_set():
-                break
-            if time.monotonic() >= next_report:
+        end = math.inf if seconds is None else start + seconds
+        while time.monotonic() < end and not participant.closed.is_set():
+            await _until(participant, max(0.0, min(next_report, end) - time.monotonic()))
+            if time.monotonic() >= next_report and not participant.closed.is_set():
                 t = round(next_report - start, 1)
-                for mid, s in list(stats.items()):
-                    _emit({"t": t, "mid": mid, **s.interval(report_every)})
+                for s in list(stats.values()):
+                    _emit({"t": t, **s.interval(report_every)})
                 next_report += report_every
         await asyncio.sleep(0.1)  # let in-flight decodes land before the summary
         elapsed = time.monotonic() - start
@@ -628,7 +761,7 @@ async def run_watch(
             "event": "summary",
             "seconds": round(elapsed, 1),
             "ended": participant.ended,
-            "tracks": finished + [_track_summary(s) for s in stats.values()],
+            "tracks": finished + [s.summary(elapsed) for s in stats.values()],
         }
         _emit(summary)
         return summary
@@ -636,44 +769,3 @@ async def run_watch(
         for decoder in decoders.values():
             decoder.close()
         await participant.close()
-
-
-def _codec_name(remote: RemoteTrack) -> str:
-    for transceiver in remote.receiver and _transceivers_of(remote):
-        codec = rtc_internals.negotiated_codec(transceiver)
-        if codec is not None:
-            return {"video/vp8": "libvpx", "video/h264": "h264"}.get(codec.mimeType.lower(),
-                                                                     "libvpx")
-    return "libvpx"
-
-
-def _transceivers_of(remote: RemoteTrack) -> list[RTCRtpTransceiver]:
-    return []
-
-
-def _track_summary(s: _TrackStats) -> dict[str, Any]:
-    r, t = s.remote, s.total
-    intervals = t.get("intervals", 0)
-    summary: dict[str, Any] = {
-        "mid": r.mid,
-        "participant": r.participant,
-        "name": r.name,
-        "source": r.source,
-        "kind": r.kind,
-        "frames": t.get("frames", 0),
-        "bytes": t.get("bytes", 0),
-        "keyframes": t.get("keyframes", 0),
-        "intervals": intervals,
-        "stalled_intervals": t.get("stalled_intervals", 0),
-        "first_frame_s": None if s.first_frame is None else round(s.first_frame, 2),
-    }
-    ids = t.get("ids", [])
-    if ids or t.get("unreadable"):
-        summary["ids"] = _id_summary(ids) | {"unreadable": t.get("unreadable", 0)}
-    if t.get("delays"):
-        summary["delay_ms"] = _percentiles(t["delays"])
-    return summary
-
-
-if __name__ == "__main__":  # a quick manual check: python -m server.client URL TOKEN
-    asyncio.run(run_watch(sys.argv[1], sys.argv[2], float(sys.argv[3]) if sys.argv[3:] else 10))

@@ -42,6 +42,7 @@ class Settings:
     token_ttl: int
     data_dir: Path
     demo: Consortium | None
+    adaptive: bool = True
 
     @property
     def base_url(self) -> str:
@@ -114,6 +115,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         token_ttl=int(float(tokens["ttl_hours"]) * 3600),
         data_dir=data_dir,
         demo=demo,
+        adaptive=bool(raw.get("media", {}).get("adaptive", True)),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from media.publication import LAYER_NAMES
+
 from .roles import SOURCES
 
 VERSION = 1
@@ -69,7 +71,7 @@ def parse(raw: str | bytes) -> dict[str, Any]:
         )
     if kind == "publish":
         for mid, source in message["tracks"].items():
-            if not isinstance(mid, str) or source not in SOURCES:
+            if not isinstance(mid, str) or split_track(source) is None:
                 raise ProtocolError(
                     "bad_message", "发布的媒体类型无效。", f"publish: bad track {mid!r}: {source!r}"
                 )
@@ -79,3 +81,14 @@ def parse(raw: str | bytes) -> dict[str, Any]:
 def _looks_like_sdp(sdp: str) -> bool:
     # aiortc accepts any text as a remote description; refuse what cannot be one up front.
     return sdp.startswith("v=0") and "\nm=" in sdp
+
+
+def split_track(declared: object) -> tuple[str, str] | None:
+    """ "camera/m" -> ("camera", "m"); a plain "camera" is its only, highest layer."""
+    if not isinstance(declared, str):
+        return None
+    name, _, layer = declared.partition("/")
+    layer = layer or LAYER_NAMES[0]
+    if name not in SOURCES or layer not in LAYER_NAMES:
+        return None
+    return name, layer

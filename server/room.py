@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from media.publication import Publication
 from media.source import Source
 
 from .roles import GRANTS, may_see
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 class Participant:
     identity: Identity
     session: Session
-    sources: dict[str, Source] = field(default_factory=dict)  # by name: camera, mic, screen
+    publications: dict[str, Publication] = field(default_factory=dict)  # camera, mic, screen
 
     @property
     def id(self) -> str:
@@ -34,7 +35,7 @@ class Participant:
             "id": self.id,
             "name": self.identity.name,
             "role": self.identity.role,
-            "sources": sorted(self.sources),
+            "sources": sorted(self.publications),
         }
         if self.identity.campus:
             info["campus"] = self.identity.campus
@@ -92,25 +93,35 @@ class Room:
 
     # -- media ------------------------------------------------------------------------------
 
-    def add_source(self, participant: Participant, source: Source) -> None:
-        old = participant.sources.get(source.name)
+    def add_layer(self, participant: Participant, name: str, layer: str, source: Source) -> None:
+        publication = participant.publications.get(name)
+        if publication is None:
+            publication = Publication(participant.id, name, source.kind)
+            participant.publications[name] = publication
+        old = publication.set_layer(layer, source)
         if old is not None:
             old.close()
-        participant.sources[source.name] = source
+        self._publications_changed(participant)
+
+    def remove_layer(self, participant: Participant, name: str, layer: str) -> None:
+        publication = participant.publications.get(name)
+        if publication is None:
+            return
+        source = publication.remove_layer(layer)
+        if source is not None:
+            source.close()
+        if not publication.layers:
+            del participant.publications[name]
+        self._publications_changed(participant)
+
+    def _publications_changed(self, participant: Participant) -> None:
         self._announce(participant)
         self.resync_all()
 
-    def remove_source(self, participant: Participant, name: str) -> None:
-        source = participant.sources.pop(name, None)
-        if source is not None:
-            source.close()
-            self._announce(participant)
-            self.resync_all()
-
     def _drop_sources(self, participant: Participant) -> None:
-        for source in participant.sources.values():
-            source.close()
-        participant.sources.clear()
+        for publication in participant.publications.values():
+            publication.close()
+        participant.publications.clear()
 
     def _announce(self, participant: Participant) -> None:
         if participant.visible:
@@ -119,18 +130,19 @@ class Room:
                 exclude=participant,
             )
 
-    def wanted_sources(self, viewer: Participant) -> list[tuple[Participant, Source]]:
+    def wanted_publications(self, viewer: Participant) -> list[Publication]:
         muted = frozenset(self.muted)
         return [
-            (owner, source)
+            publication
             for owner in self.participants.values()
-            for source in owner.sources.values()
-            if may_see(
+            for publication in owner.publications.values()
+            if publication.layers
+            and may_see(
                 viewer.identity.role,
                 viewer.id,
                 owner.identity.role,
                 owner.id,
-                source.name,
+                publication.name,
                 self.called_on,
                 muted,
             )
@@ -180,7 +192,8 @@ class Room:
             "id": self.id,
             "title": self.title,
             "participants": [
-                {**p.describe(), "visible": p.visible} for p in self.participants.values()
+                {**p.describe(), "visible": p.visible, "link": p.session.last_health}
+                for p in self.participants.values()
             ],
             "state": self.state(),
         }

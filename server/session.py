@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,10 +23,12 @@ from aiortc import (
 
 from media import rtc_internals
 from media.downtrack import DownTrack
+from media.publication import Publication
 from media.source import Source
 from media.stats import ForwardStats
+from media.subscriber_link import SubscriberLink
 
-from .protocol import VERSION, ProtocolError, error
+from .protocol import VERSION, ProtocolError, error, split_track
 from .roles import GRANTS
 from .room import Participant, Room, RoomRegistry
 from .tokens import Identity
@@ -55,6 +58,7 @@ class Session:
         rooms: RoomRegistry,
         stats: ForwardStats,
         rtc_config: RTCConfiguration,
+        adaptive: bool = True,
     ) -> None:
         self.ws = ws
         self.identity = identity
@@ -67,6 +71,10 @@ class Session:
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
         self.slots: list[Slot] = []
+        self._linked: set[str] = set()  # mids the link steers
+        self.link = SubscriberLink(adaptive)
+        self._link_task: asyncio.Task[None] | None = None
+        self.last_health: dict[str, Any] | None = None
         self._offer_outstanding = False
         self._offer_serial = 0
         self._dirty = False
@@ -123,8 +131,9 @@ class Session:
                 self._closed = True
         elif event == "publisher_failed":
             if self.room is not None:
-                for name in list(self.participant.sources):
-                    self.room.remove_source(self.participant, name)
+                for name, publication in list(self.participant.publications.items()):
+                    for layer in publication.layer_names():
+                        self.room.remove_layer(self.participant, name, layer)
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self.ws.closed:
@@ -212,8 +221,11 @@ class Session:
     async def _publish(self, message: dict[str, Any]) -> None:
         assert self.room is not None
         allowed = GRANTS[self.identity.role].publishes
-        declared: dict[str, str] = message["tracks"]
-        refused = sorted(set(declared.values()) - allowed)
+        declared: dict[str, tuple[str, str]] = {
+            mid: split_track(value)  # type: ignore[misc] - validated by the protocol
+            for mid, value in message["tracks"].items()
+        }
+        refused = sorted({name for name, _ in declared.values()} - allowed)
         if refused:
             raise ProtocolError(
                 "not_allowed", "当前身份不能发布这些内容。", f"role may not publish {refused}"
@@ -237,24 +249,26 @@ class Session:
             raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad offer: {exc}") from exc
         finally:
             pc.remove_listener("track", collect)
-        added: list[tuple[RTCRtpTransceiver, Source]] = []
+        added: list[tuple[RTCRtpTransceiver, str, str, Source]] = []
         for track in new_tracks:
             transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
-            name = declared.get(transceiver.mid or "")
-            if name is None:
+            if transceiver.mid not in declared:
                 continue  # undeclared track: received, never forwarded
-            added.append((transceiver, self._make_source(transceiver, name, track.kind)))
+            name, layer = declared[transceiver.mid]
+            source = self._make_source(transceiver, f"{name}/{layer}", track.kind)
+            added.append((transceiver, name, layer, source))
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         await self._send({"type": "publish_answer", "sdp": pc.localDescription.sdp})
-        for transceiver, source in added:
+        for transceiver, name, layer, source in added:
             codec = rtc_internals.negotiated_codec(transceiver)
             source.mime_type = codec.mimeType if codec else None
-            self.room.add_source(self.participant, source)
-        declared_names = set(declared.values())
-        for name in list(self.participant.sources):
-            if name not in declared_names:
-                self.room.remove_source(self.participant, name)
+            self.room.add_layer(self.participant, name, layer, source)
+        still = set(declared.values())
+        for name, publication in list(self.participant.publications.items()):
+            for layer in publication.layer_names():
+                if (name, layer) not in still:
+                    self.room.remove_layer(self.participant, name, layer)
 
     def _make_source(self, transceiver: RTCRtpTransceiver, name: str, kind: str) -> Source:
         hook: rtc_internals.ReceiverHook | None = None
@@ -274,52 +288,63 @@ class Session:
     # -- subscribing --------------------------------------------------------------------------
 
     async def _resync(self) -> None:
-        """Bind the subscribe connection's slots to the sources this participant should see."""
+        """Bind the subscribe connection's slots to the publications this participant sees."""
         if self.room is None or self.subscribe_pc is None:
             return
-        wanted = {source.id: source for _, source in self.room.wanted_sources(self.participant)}
+        wanted = {p.id: p for p in self.room.wanted_publications(self.participant)}
         for slot in self.slots:
-            bound = slot.downtrack.source
-            if bound is not None and bound.id not in wanted:
+            bound = slot.downtrack.publication
+            if bound is not None and wanted.get(bound.id) is not bound:
                 slot.downtrack.bind(None)
                 slot.transceiver.direction = "inactive"
                 self._dirty = True
-        bound_ids = {s.downtrack.source.id for s in self.slots if s.downtrack.source}
-        for source_id, source in wanted.items():
-            if source_id in bound_ids:
+            elif bound is not None:
+                slot.downtrack.refresh()  # its layers may have changed
+        bound_ids = {s.downtrack.publication.id for s in self.slots if s.downtrack.publication}
+        for publication_id, publication in wanted.items():
+            if publication_id in bound_ids:
                 continue
             slot = next(
                 (
                     s
                     for s in self.slots
-                    if s.downtrack.source is None
-                    and s.downtrack.kind == source.kind
-                    and s.mime_type == source.mime_type
+                    if s.downtrack.publication is None
+                    and s.downtrack.kind == publication.kind
+                    and s.mime_type == publication.mime_type
                 ),
                 None,
-            ) or self._new_slot(source)
-            slot.downtrack.bind(source)
+            ) or self._new_slot(publication)
+            slot.downtrack.bind(publication)
             slot.transceiver.direction = "sendonly"
             self._dirty = True
         if self._dirty and not self._offer_outstanding:
             await self._offer()
 
-    def _new_slot(self, source: Source) -> Slot:
+    def _new_slot(self, publication: Publication) -> Slot:
         assert self.subscribe_pc is not None
-        downtrack = DownTrack(source.kind, self._stats)
+        downtrack = DownTrack(publication.kind, self._stats)
         transceiver = self.subscribe_pc.addTransceiver(downtrack, direction="sendonly")
-        if source.mime_type:
-            wanted = source.mime_type.lower()
+        if publication.mime_type:
+            wanted = publication.mime_type.lower()
             codecs = [
                 c
-                for c in RTCRtpSender.getCapabilities(source.kind).codecs
-                if c.mimeType.lower() in (wanted, f"{source.kind}/rtx")
+                for c in RTCRtpSender.getCapabilities(publication.kind).codecs
+                if c.mimeType.lower() in (wanted, f"{publication.kind}/rtx")
             ]
             transceiver.setCodecPreferences(codecs)
         rtc_internals.on_keyframe_request(transceiver.sender, downtrack.request_keyframe)
-        slot = Slot(transceiver, downtrack, source.mime_type)
+        slot = Slot(transceiver, downtrack, publication.mime_type)
         self.slots.append(slot)
         return slot
+
+    def _describe(self, slot: Slot) -> tuple[str, bool]:
+        """(publisher's role, called on) of what a slot carries, for the allocator."""
+        publication = slot.downtrack.publication
+        if publication is None or self.room is None:
+            return "", False
+        owner = self.room.participants.get(publication.participant_id)
+        called_on = self.room.called_on == publication.participant_id
+        return (owner.identity.role if owner else ""), called_on
 
     async def _offer(self) -> None:
         assert self.subscribe_pc is not None and self.room is not None
@@ -328,16 +353,25 @@ class Session:
         await pc.setLocalDescription(offer)
         tracks: dict[str, dict[str, Any]] = {}
         for slot in self.slots:
-            source = slot.downtrack.source
-            if source is None or slot.transceiver.mid is None:
+            publication = slot.downtrack.publication
+            mid = slot.transceiver.mid
+            if mid is None:
                 continue
-            owner = self.room.participants.get(source.participant_id)
-            tracks[slot.transceiver.mid] = {
-                "participant": source.participant_id,
+            if mid not in self._linked:
+                self._linked.add(mid)
+                self.link.add(
+                    mid, slot.transceiver.sender, slot.downtrack, partial(self._describe, slot)
+                )
+            if publication is None:
+                continue
+            owner = self.room.participants.get(publication.participant_id)
+            tracks[mid] = {
+                "participant": publication.participant_id,
                 "name": owner.identity.name if owner else "",
                 "role": owner.identity.role if owner else "",
-                "source": source.name,
-                "kind": source.kind,
+                "source": publication.name,
+                "kind": publication.kind,
+                "layers": publication.layer_names(),
             }
         self._dirty = False
         self._offer_outstanding = True
@@ -364,11 +398,18 @@ class Session:
             # the offer stays outstanding: a corrected answer may still come
             raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad answer: {exc}") from exc
         self._offer_outstanding = False
+        self.link.after_negotiation()
+        if self._link_task is None:
+            self._link_task = asyncio.ensure_future(self.link.run(self._on_link_health))
         if self._timeout is not None:
             self._timeout.cancel()
             self._timeout = None
         if self._dirty:
             await self._offer()
+
+    def _on_link_health(self, health: dict[str, Any]) -> None:
+        self.last_health = health
+        self.post_send({"type": "link", **health})
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -378,6 +419,9 @@ class Session:
     async def _cleanup(self) -> None:
         if self._timeout is not None:
             self._timeout.cancel()
+        if self._link_task is not None:
+            self._link_task.cancel()
+        self.link.close()
         for slot in self.slots:
             slot.downtrack.bind(None)
         if self.room is not None:

@@ -5,6 +5,7 @@ import asyncio
 from media import source as source_module
 from media.downtrack import MAX_QUEUED_FRAMES, DownTrack
 from media.frames import EncodedFrame
+from media.publication import Publication
 from media.source import Source
 from media.stats import ForwardStats
 
@@ -16,32 +17,59 @@ def make_source(stats: ForwardStats, plis: list[int], name: str = "camera") -> S
     return Source(f"p:{name}", "p", name, "video", send_pli, stats)
 
 
-def frame(ts: int, key: bool = False) -> EncodedFrame:
-    return EncodedFrame(b"\x00k" if key else b"\x01d", ts, key, 0.0)
+def frame(ts: int, key: bool = False, at: float = 0.0) -> EncodedFrame:
+    return EncodedFrame(b"\x00k" if key else b"\x01d", ts, key, at)
+
+
+def publish(*layers: Source) -> Publication:
+    pub = Publication("p", layers[0].name, "video")
+    for name, source in zip("hml", layers, strict=False):
+        pub.set_layer(name, source)
+    return pub
 
 
 async def test_video_starts_at_keyframe_and_timestamps_continue_across_sources():
     stats, plis = ForwardStats(), []
     a, b = make_source(stats, plis, "camera"), make_source(stats, plis, "screen")
     track = DownTrack("video", stats)
-    track.bind(a)
+    track.bind(publish(a))
     a.push(frame(1000))  # not decodable alone: dropped
     a.push(frame(4000, key=True))
     a.push(frame(7000))
     first, second = await track.recv(), await track.recv()
     assert (first.pts, second.pts) == (0, 3000)
-    track.bind(b)
+    track.bind(publish(b))
     b.push(frame(900_000, key=True))
     third = await track.recv()
     assert third.pts == 6000  # one frame step after the last, whatever b's clock says
     assert bytes(third) == b"\x00k"
 
 
+async def test_layer_switch_waits_for_the_new_layer_keyframe_and_keeps_time():
+    stats, plis = ForwardStats(), []
+    high, low = make_source(stats, plis, "camera"), make_source(stats, plis, "camera")
+    track = DownTrack("video", stats)
+    track.bind(publish(high, low))  # starts on the lowest layer
+    low.push(frame(10, key=True, at=0.0))
+    assert track.current_layer == 1
+    track.set_layer(0)
+    high.push(frame(5000, at=0.033))  # not a switch point: ignored
+    low.push(frame(3010, at=0.033))  # still forwarded meanwhile
+    assert track.current_layer == 1
+    high.push(frame(8000, key=True, at=0.5))  # the switch point
+    low.push(frame(6010, at=0.5))  # the old layer is no longer forwarded
+    assert track.current_layer == 0
+    pts = [(await track.recv()).pts for _ in range(3)]
+    assert pts[:2] == [0, 3000]
+    assert pts[2] == 3000 + round(0.467 * 90_000)  # the real time that passed
+    assert low.subscriber_count == 0 and high.subscriber_count == 1
+
+
 async def test_overflow_restarts_at_keyframe_and_requests_one():
     stats, plis = ForwardStats(), []
     src = make_source(stats, plis)
     track = DownTrack("video", stats)
-    track.bind(src)
+    track.bind(publish(src))
     await asyncio.sleep(0)  # let the bind's PLI go out
     src.push(frame(0, key=True))
     for i in range(MAX_QUEUED_FRAMES["video"]):

@@ -97,7 +97,7 @@ async def test_three_classrooms_see_and_hear_the_teacher_and_the_sfu_never_decod
 async def test_late_joiner_gets_a_picture_fast_through_one_pli(server):
     t = await teacher(server)
     await asyncio.sleep(3)  # the lesson is under way; aiortc's encoder sends no periodic keyframes
-    source = server.rooms.get(ROOM).participants["t"].sources["camera"]
+    source = server.rooms.get(ROOM).participants["t"].publications["camera"].layers[0]
     before = source.keyframes
     joined_at = time.monotonic()
     late = await classroom(server, "迟到班")

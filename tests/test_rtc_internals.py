@@ -44,11 +44,10 @@ async def test_keyframe_request_hook_and_sent_counts():
 
 
 def test_host_addresses_can_be_pinned_and_restored():
-    original = aioice.ice.get_host_addresses
     try:
         rtc_internals.use_host_addresses(["127.0.0.1", "::1"])
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
         assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
     finally:
         rtc_internals.use_host_addresses(None)
-    assert aioice.ice.get_host_addresses is original
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)  # aioice's own choice

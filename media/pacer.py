@@ -1,0 +1,160 @@
+"""Paces one subscriber connection's RTP: no keyframe burst overflows a small rural queue.
+
+Packets leave at PACING_FACTOR x the estimate. Audio jumps the queue. While the queue is empty
+and the budget allows, a packet goes straight out with no task switch (the common case on a
+good link). Video that waited longer than PACER_MAX_QUEUE_S is dropped, and the owner is told
+which stream lost packets so that stream restarts at a keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from . import policy
+
+MAX_BURST_S = 0.01  # credit a quiet sender may bank, in seconds of rate
+
+
+def rtp_ssrc(data: bytes) -> int:
+    return int.from_bytes(data[8:12], "big")
+
+
+def is_rtcp(data: bytes) -> bool:
+    return len(data) > 1 and 192 <= data[1] <= 223
+
+
+class Pacer:
+    def __init__(
+        self,
+        on_video_dropped: Callable[[int], None],
+        rate_bps: float = policy.START_BPS * policy.PACING_FACTOR,
+    ) -> None:
+        self._sink: Callable[[bytes], Awaitable[None]] | None = None
+        self._on_video_dropped = on_video_dropped
+        self.rate_bps = rate_bps
+        self.audio_ssrcs: set[int] = set()
+        self._audio: deque[bytes] = deque()
+        self._video: deque[tuple[float, bytes]] = deque()
+        self._next_send = 0.0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.sent_bytes = 0
+        self.dropped_packets = 0
+
+    def attach(self, sink: Callable[[bytes], Awaitable[None]]) -> None:
+        """Where paced packets go: the transport's own send."""
+        self._sink = sink
+
+    async def _send(self, data: bytes) -> None:
+        if self._sink is not None:
+            await self._sink(data)
+
+    def set_rate(self, bps: float) -> None:
+        self.rate_bps = max(bps, 1.0)
+
+    @property
+    def queue_delay(self) -> float:
+        return time.monotonic() - self._video[0][0] if self._video else 0.0
+
+    @property
+    def queued_bytes(self) -> int:
+        return sum(len(p) for p in self._audio) + sum(len(p) for _, p in self._video)
+
+    async def send(self, data: bytes) -> None:
+        """Stands in for the transport's send: RTCP passes, RTP is paced."""
+        if is_rtcp(data) or self._closed:
+            await self._send(data)
+            return
+        now = time.monotonic()
+        if not self._audio and not self._video and now >= self._next_send:
+            self._spend(len(data), now)
+            await self._send(data)
+            return
+        if rtp_ssrc(data) in self.audio_ssrcs:
+            self._audio.append(data)
+        else:
+            self._video.append((now, data))
+        self._wakeup.set()
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    def _spend(self, size: int, now: float) -> None:
+        self._next_send = max(self._next_send, now - MAX_BURST_S) + size * 8 / self.rate_bps
+        self.sent_bytes += size
+
+    async def _run(self) -> None:
+        while not self._closed:
+            if not self._audio and not self._video:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            now = time.monotonic()
+            if now < self._next_send:
+                await asyncio.sleep(self._next_send - now)
+                continue
+            self._drop_stale(now)
+            if self._audio:
+                data = self._audio.popleft()
+            elif self._video:
+                data = self._video.popleft()[1]
+            else:
+                continue
+            self._spend(len(data), now)
+            try:
+                await self._send(data)
+            except ConnectionError:
+                pass
+
+    def _drop_stale(self, now: float) -> None:
+        dropped: set[int] = set()
+        while self._video and now - self._video[0][0] > policy.PACER_MAX_QUEUE_S:
+            dropped.add(rtp_ssrc(self._video.popleft()[1]))
+            self.dropped_packets += 1
+        for ssrc in dropped:
+            self._on_video_dropped(ssrc)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+        if self._task is not None:
+            self._task.cancel()
+
+
+class NackBudget:
+    """Decides whether to answer a NACK: each packet at most NACK_MAX_RESENDS times, and
+    retransmissions within NACK_BUDGET_SHARE of the estimate (no retransmission storms)."""
+
+    ASSUMED_PACKET_BYTES = 1200
+
+    def __init__(self) -> None:
+        self._resends: dict[int, int] = {}
+        self._tokens = 0.0
+        self._last = time.monotonic()
+        self.rate_bps = policy.START_BPS * policy.NACK_BUDGET_SHARE
+        self.refused = 0
+        self.granted = 0
+
+    def set_estimate(self, bps: float) -> None:
+        self.rate_bps = bps * policy.NACK_BUDGET_SHARE
+
+    def allow(self, seq: int, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        # At most a quarter second of budget banked: a burst of NACKs cannot cash in minutes.
+        self._tokens = min(
+            self._tokens + (now - self._last) * self.rate_bps / 8, self.rate_bps / 32
+        )
+        self._last = now
+        count = self._resends.get(seq, 0)
+        if count >= policy.NACK_MAX_RESENDS or self._tokens < self.ASSUMED_PACKET_BYTES:
+            self.refused += 1
+            return False
+        if len(self._resends) > 4096:
+            self._resends.clear()
+        self._resends[seq] = count + 1
+        self._tokens -= self.ASSUMED_PACKET_BYTES
+        self.granted += 1
+        return True

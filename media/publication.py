@@ -1,0 +1,69 @@
+"""A participant's named media (camera, mic, screen) as one or more layer streams.
+
+The teacher page sends its camera as up to three tracks (h, m, l: 720p, 360p, 180p); they are
+grouped here as one publication, so a subscriber asks for "the teacher's camera" and the
+allocator picks the layer.
+"""
+
+from __future__ import annotations
+
+from . import policy
+from .source import Source
+
+LAYER_NAMES = ("h", "m", "l")  # highest quality first
+
+
+class Publication:
+    def __init__(self, participant_id: str, name: str, kind: str) -> None:
+        self.participant_id = participant_id
+        self.name = name  # camera | mic | screen
+        self.kind = kind
+        self._layers: dict[str, Source] = {}
+
+    @property
+    def id(self) -> str:
+        return f"{self.participant_id}:{self.name}"
+
+    @property
+    def layers(self) -> list[Source]:
+        """Layer streams, highest quality first."""
+        return [source for _, source in self._ordered()]
+
+    def _ordered(self) -> list[tuple[str, Source]]:
+        return [(n, self._layers[n]) for n in LAYER_NAMES if n in self._layers]
+
+    @property
+    def mime_type(self) -> str | None:
+        layers = self.layers
+        return layers[0].mime_type if layers else None
+
+    def set_layer(self, layer: str, source: Source) -> Source | None:
+        """Add or replace one layer; returns the source it replaced."""
+        old = self._layers.get(layer)
+        self._layers[layer] = source
+        return old
+
+    def remove_layer(self, layer: str) -> Source | None:
+        return self._layers.pop(layer, None)
+
+    def layer_names(self) -> list[str]:
+        return [n for n in LAYER_NAMES if n in self._layers]
+
+    def layer_bitrates(self) -> tuple[int, ...]:
+        """What each layer costs, highest first: measured, else the nominal camera ladder.
+
+        A layer never counts as cheaper than the one below it (a still picture costs little).
+        """
+        nominal = dict(zip(LAYER_NAMES, policy.CAMERA_LAYERS_BPS, strict=True))
+        rates = [
+            int(max(s.bitrate_bps, nominal[n] * 0.25)) if s.bitrate_bps else nominal[n]
+            for n, s in self._ordered()
+        ]
+        for i in range(len(rates) - 2, -1, -1):
+            rates[i] = max(rates[i], rates[i + 1])
+        return tuple(rates)
+
+    def close(self) -> None:
+        for source in self._layers.values():
+            source.close()
+        self._layers.clear()

@@ -1,0 +1,165 @@
+"""One subscriber connection's delivery: feedback → estimate → allocation → layers, with the
+pacer and the NACK budget on the way out. The data flows one way: the session adds senders,
+the link reads their feedback and steers their DownTracks.
+
+With `adaptive=False` it is stock aiortc forwarding (the benchmarks' baseline): top layer,
+no pacing, every NACK answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCRtpSender
+
+from . import policy, rtc_internals
+from .allocator import Allocator, VideoDemand
+from .downtrack import DownTrack
+from .estimator import BandwidthEstimator
+from .pacer import NackBudget, Pacer
+
+TICK_S = 0.25
+
+
+@dataclass(eq=False)
+class _Track:
+    sender: RTCRtpSender
+    downtrack: DownTrack
+    describe: Callable[[], tuple[str, bool]]  # (publisher's role, called on)
+
+
+class SubscriberLink:
+    def __init__(self, adaptive: bool = True) -> None:
+        self.adaptive = adaptive
+        self.estimator = BandwidthEstimator()
+        self.allocator = Allocator()
+        self.pacer = Pacer(self._on_video_dropped)
+        self.nack = NackBudget()
+        self._tracks: dict[str, _Track] = {}  # by mid
+        self._by_ssrc: dict[int, DownTrack] = {}
+        self._last_sent = (time.monotonic(), 0)
+        self._last_health = 0.0
+
+    def add(
+        self,
+        mid: str,
+        sender: RTCRtpSender,
+        downtrack: DownTrack,
+        describe: Callable[[], tuple[str, bool]],
+    ) -> None:
+        """Start steering one sending transceiver; describe() tells who publishes what it
+        carries now: (their role, whether they are called on)."""
+        self._tracks[mid] = _Track(sender, downtrack, describe)
+        ssrc, rtx = rtc_internals.sender_ssrc(sender)
+        self._by_ssrc[ssrc] = self._by_ssrc[rtx] = downtrack
+        if downtrack.kind == "audio":
+            self.pacer.audio_ssrcs.add(ssrc)
+        kind = downtrack.kind
+        allow = self.nack.allow if self.adaptive else (lambda seq: True)
+        rtc_internals.tap_sender(sender, lambda fb: self._on_feedback(fb, kind), allow)
+
+    def after_negotiation(self) -> None:
+        """Route the connection through the pacer (BUNDLE settles the transport here)."""
+        if not self.adaptive:
+            return
+        for track in self._tracks.values():
+            self.pacer.attach(rtc_internals.route_through(track.sender, self.pacer.send))
+
+    def _on_feedback(self, fb: rtc_internals.Feedback, kind: str) -> None:
+        now = time.monotonic()
+        if fb.remb_bps is not None:
+            self.estimator.on_remb(fb.remb_bps, now)
+        if kind == "video":  # audio's loss says little: few, small packets
+            if fb.loss is not None:
+                self.estimator.on_loss(fb.loss, now)
+            if fb.rtt is not None:
+                self.estimator.on_rtt(fb.rtt, now)
+
+    def _on_video_dropped(self, ssrc: int) -> None:
+        downtrack = self._by_ssrc.get(ssrc)
+        if downtrack is not None:
+            downtrack.restart_at_keyframe()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, on_health: Callable[[dict[str, Any]], None]) -> None:
+        try:
+            while True:
+                await asyncio.sleep(TICK_S)
+                self.tick(time.monotonic())
+                now = time.monotonic()
+                if now - self._last_health >= policy.HEALTH_EVERY_S:
+                    self._last_health = now
+                    on_health(self.health())
+        finally:
+            self.pacer.close()
+
+    def tick(self, now: float) -> None:
+        last_t, last_bytes = self._last_sent
+        sent = self._sent_bytes()
+        if now > last_t:
+            self.estimator.on_sent_rate((sent - last_bytes) * 8 / (now - last_t))
+        self._last_sent = (now, sent)
+        target = self.estimator.target(now)
+        self.nack.set_estimate(target)
+        videos, audio = [], 0
+        for mid, track in self._tracks.items():
+            publication = track.downtrack.publication
+            if publication is None:
+                continue
+            if track.downtrack.kind == "audio":
+                audio += 1
+                continue
+            if not self.adaptive:
+                track.downtrack.set_layer(0)
+                continue
+            role, called_on = track.describe()
+            prio, pausable = policy.priority(role, publication.name, called_on)
+            videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
+        committed = audio * policy.AUDIO_BPS
+        if self.adaptive:
+            chosen = self.allocator.allocate(target, audio, videos, now)
+            for video in videos:
+                layer = chosen[video.track]
+                self._tracks[video.track].downtrack.set_layer(layer)
+                committed += video.layers_bps[layer] if layer is not None else 0
+        # The pacer smooths bursts; the allocator keeps the average within the estimate. A
+        # stream with no lower layer must still get through at its own rate.
+        self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
+
+    def _sent_bytes(self) -> int:
+        return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())
+
+    def health(self) -> dict[str, Any]:
+        now = time.monotonic()
+        est = self.estimator
+        layers: dict[str, str | None] = {}
+        degraded = False
+        for mid, track in self._tracks.items():
+            dt = track.downtrack
+            if dt.kind != "video" or dt.publication is None:
+                continue
+            layer = dt.current_layer
+            names = dt.publication.layer_names()
+            layers[mid] = names[layer] if layer is not None and layer < len(names) else None
+            degraded |= layer is None or (len(names) > 1 and layer > 0)
+        queue = max(self.pacer.queue_delay, est.queue_delay or 0.0)
+        target = est.target(now)
+        return {
+            "quality": policy.health(est.loss, target, queue, degraded),
+            "estimate_kbps": round(target / 1000),
+            "sent_kbps": round(est.sent_bps / 1000),
+            "loss_pct": round(est.loss * 100, 1),
+            "rtt_ms": None if est.rtt is None else round(est.rtt * 1000),
+            "queue_ms": round(queue * 1000),
+            "layers": layers,
+            "nack_refused": self.nack.refused,
+            "paced_drops": self.pacer.dropped_packets,
+        }
+
+    def close(self) -> None:
+        self.pacer.close()
