@@ -133,7 +133,7 @@ class NackBudget:
     def __init__(self) -> None:
         self._resends: dict[int, int] = {}
         self._tokens = 0.0
-        self._last = time.monotonic()
+        self._last: float | None = None
         self.rate_bps = policy.START_BPS * policy.NACK_BUDGET_SHARE
         self.refused = 0
         self.granted = 0

@@ -1,0 +1,82 @@
+"""The pacer and the NACK budget."""
+
+import asyncio
+import time
+
+from media import policy
+from media.pacer import NackBudget, Pacer
+
+
+def rtp(ssrc: int, size: int = 1000) -> bytes:
+    return bytes([0x80, 96, 0, 0, 0, 0, 0, 0]) + ssrc.to_bytes(4, "big") + bytes(size - 12)
+
+
+def rtcp() -> bytes:
+    return bytes([0x80, 201]) + bytes(30)
+
+
+async def test_burst_leaves_at_the_pacing_rate_and_rtcp_is_never_held():
+    sent: list[tuple[float, int]] = []
+
+    async def sink(data: bytes) -> None:
+        sent.append((time.monotonic(), len(data)))
+
+    pacer = Pacer(lambda ssrc: None, rate_bps=400_000)
+    pacer.attach(sink)
+    start = time.monotonic()
+    for _ in range(20):  # a 20 KB keyframe handed over at once
+        await pacer.send(rtp(1))
+    await pacer.send(rtcp())
+    assert sent[-1][1] == 32 and sent[-1][0] - start < 0.01  # RTCP went straight through
+    await asyncio.sleep(0.5)
+    assert len(sent) == 21
+    media = [t for t, size in sent if size == 1000]
+    # 20 KB at 400 kbit/s: ~0.4 s, not a burst
+    assert 0.3 < media[-1] - media[0] < 0.5
+    pacer.close()
+
+
+async def test_audio_jumps_the_video_queue():
+    order: list[int] = []
+
+    async def sink(data: bytes) -> None:
+        order.append(int.from_bytes(data[8:12], "big"))
+
+    pacer = Pacer(lambda ssrc: None, rate_bps=200_000)
+    pacer.attach(sink)
+    pacer.audio_ssrcs.add(7)
+    for _ in range(5):
+        await pacer.send(rtp(1))
+    await pacer.send(rtp(7, 100))
+    await asyncio.sleep(0.3)
+    assert order.index(7) <= 2  # ahead of the queued video
+    pacer.close()
+
+
+async def test_stale_video_is_dropped_and_its_stream_reported(monkeypatch):
+    monkeypatch.setattr(policy, "PACER_MAX_QUEUE_S", 0.1)
+    dropped: list[int] = []
+
+    async def sink(data: bytes) -> None:
+        pass
+
+    pacer = Pacer(dropped.append, rate_bps=50_000)  # 1000-byte packets: 6 per second
+    pacer.attach(sink)
+    for _ in range(10):
+        await pacer.send(rtp(42))
+    await asyncio.sleep(0.5)
+    assert dropped and set(dropped) == {42}
+    assert pacer.dropped_packets >= 5
+    pacer.close()
+
+
+def test_nack_budget_caps_resends_per_packet_and_share_of_rate():
+    budget = NackBudget()
+    budget.set_estimate(1_000_000)  # 150 kbit/s for retransmissions
+    t = 100.0
+    assert budget.allow(5, t + 1)
+    assert budget.allow(5, t + 2)
+    assert not budget.allow(5, t + 3)  # a third time: no
+    granted = sum(budget.allow(1000 + i, t + 3 + i * 0.001) for i in range(1000))
+    # one second of NACK storm: about 150 kbit/s of 1200-byte packets, plus the banked quarter s
+    assert granted <= (150_000 / 8 * 1.25) / 1200 + 2
