@@ -143,10 +143,9 @@ class NackBudget:
 
     def allow(self, seq: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        # At most a quarter second of budget banked: a burst of NACKs cannot cash in minutes.
-        self._tokens = min(
-            self._tokens + (now - self._last) * self.rate_bps / 8, self.rate_bps / 32
-        )
+        bank = self.rate_bps / 32  # a quarter second: a burst of NACKs cannot cash in minutes
+        earned = bank if self._last is None else (now - self._last) * self.rate_bps / 8
+        self._tokens = min(self._tokens + earned, bank)
         self._last = now
         count = self._resends.get(seq, 0)
         if count >= policy.NACK_MAX_RESENDS or self._tokens < self.ASSUMED_PACKET_BYTES:
