@@ -113,6 +113,14 @@ class DownTrack(MediaStreamTrack):
         self._current, self._pending = self._pending, None
         self._offset = None  # re-base timestamps on the new stream
 
+    def source_closed(self, source: Source) -> None:
+        """A layer went away: fall back to what the publication still has."""
+        if source is self._current:
+            self._current = None
+        if source is self._pending:
+            self._pending = None
+        self.refresh()
+
     def request_keyframe(self) -> None:
         source = self._pending or self._current
         if source is not None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .frames import EncodedFrame
 from .stats import ForwardStats
 
-if TYPE_CHECKING:
-    from .downtrack import DownTrack
+
+class Consumer(Protocol):
+    """What a Source feeds: a subscriber's DownTrack, or the server-side ladder."""
+
+    def push(self, frame: EncodedFrame, source: Source) -> None: ...
+
+    def source_closed(self, source: Source) -> None: ...
+
 
 # One PLI upstream per this many seconds, however many subscribers ask: a burst of joiners
 # or lossy classrooms must not make the teacher's encoder emit keyframe after keyframe.
@@ -35,8 +41,8 @@ class Source:
         self.kind = kind  # audio | video
         self.mime_type: str | None = None
         self._send_pli = send_pli
-        self._stats = stats
-        self._downtracks: set[DownTrack] = set()
+        self.stats = stats
+        self._downtracks: set[Consumer] = set()
         self._last_pli = -PLI_MIN_INTERVAL
         self._pli_task: asyncio.Task[None] | None = None
         self._pli_pending = False
@@ -46,7 +52,7 @@ class Source:
         self._window_bytes = 0
 
     def push(self, frame: EncodedFrame) -> None:
-        self._stats.frames_in += 1
+        self.stats.frames_in += 1
         if frame.keyframe and self.kind == "video":
             self.keyframes += 1
             self._pli_pending = False
@@ -57,11 +63,11 @@ class Source:
         for downtrack in list(self._downtracks):
             downtrack.push(frame, self)
 
-    def attach(self, downtrack: DownTrack) -> None:
-        self._downtracks.add(downtrack)
+    def attach(self, consumer: Consumer) -> None:
+        self._downtracks.add(consumer)
 
-    def detach(self, downtrack: DownTrack) -> None:
-        self._downtracks.discard(downtrack)
+    def detach(self, consumer: Consumer) -> None:
+        self._downtracks.discard(consumer)
 
     @property
     def subscriber_count(self) -> int:
@@ -71,7 +77,7 @@ class Source:
         """Coalesce keyframe requests into at most one PLI per PLI_MIN_INTERVAL."""
         if self.kind != "video":
             return
-        self._stats.keyframe_requests += 1
+        self.stats.keyframe_requests += 1
         now = time.monotonic()
         if now - self._last_pli < PLI_MIN_INTERVAL:
             self._pli_pending = True
@@ -83,7 +89,7 @@ class Source:
 
     async def _pli_then_retry(self) -> None:
         await self._send_pli()
-        self._stats.plis_sent += 1
+        self.stats.plis_sent += 1
         # A request that came while throttled is served when the interval ends, unless
         # a keyframe has arrived meanwhile.
         await asyncio.sleep(PLI_MIN_INTERVAL)
@@ -91,10 +97,11 @@ class Source:
             self._pli_pending = False
             self._last_pli = time.monotonic()
             await self._send_pli()
-            self._stats.plis_sent += 1
+            self.stats.plis_sent += 1
 
     def close(self) -> None:
-        for downtrack in list(self._downtracks):
-            downtrack.bind(None)
+        for consumer in list(self._downtracks):
+            consumer.source_closed(self)
+        self._downtracks.clear()
         if self._pli_task is not None:
             self._pli_task.cancel()

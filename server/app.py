@@ -41,7 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.demo is not None:
         titles = {lesson.room: lesson.title for lesson in settings.demo.lessons}
     app[SETTINGS] = settings
-    app[ROOMS] = RoomRegistry(titles)
+    app[ROOMS] = RoomRegistry(titles, ladder=settings.ladder)
     app[ISSUER] = TokenIssuer(settings.secret, settings.token_ttl)
     app[STATS] = ForwardStats()
     app[SESSIONS] = set()

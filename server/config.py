@@ -43,6 +43,7 @@ class Settings:
     data_dir: Path
     demo: Consortium | None
     adaptive: bool = True
+    ladder: bool = True
 
     @property
     def base_url(self) -> str:
@@ -116,6 +117,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         data_dir=data_dir,
         demo=demo,
         adaptive=bool(raw.get("media", {}).get("adaptive", True)),
+        ladder=bool(raw.get("media", {}).get("ladder", True)),
     )
 
 

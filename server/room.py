@@ -43,8 +43,9 @@ class Participant:
 
 
 class Room:
-    def __init__(self, room_id: str, title: str) -> None:
+    def __init__(self, room_id: str, title: str, ladder: bool = True) -> None:
         self.id = room_id
+        self.ladder = ladder  # server-made lower layers for single-layer cameras
         self.title = title
         self.participants: dict[str, Participant] = {}
         self.called_on: str | None = None
@@ -96,7 +97,7 @@ class Room:
     def add_layer(self, participant: Participant, name: str, layer: str, source: Source) -> None:
         publication = participant.publications.get(name)
         if publication is None:
-            publication = Publication(participant.id, name, source.kind)
+            publication = Publication(participant.id, name, source.kind, self.ladder)
             participant.publications[name] = publication
         old = publication.set_layer(layer, source)
         if old is not None:
@@ -110,7 +111,8 @@ class Room:
         source = publication.remove_layer(layer)
         if source is not None:
             source.close()
-        if not publication.layers:
+        if not publication.published_layers():
+            publication.close()
             del participant.publications[name]
         self._publications_changed(participant)
 
@@ -202,8 +204,9 @@ class Room:
 class RoomRegistry:
     """The rooms of this node, created on demand and dropped when the last one leaves."""
 
-    def __init__(self, titles: dict[str, str] | None = None) -> None:
+    def __init__(self, titles: dict[str, str] | None = None, ladder: bool = True) -> None:
         self._titles = titles or {}
+        self._ladder = ladder
         self.rooms: dict[str, Room] = {}
 
     def get(self, room_id: str) -> Room | None:
@@ -212,7 +215,8 @@ class RoomRegistry:
     def open(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
-            room = self.rooms[room_id] = Room(room_id, self._titles.get(room_id, room_id))
+            title = self._titles.get(room_id, room_id)
+            room = self.rooms[room_id] = Room(room_id, title, self._ladder)
         return room
 
     def discard_if_empty(self, room: Room) -> None:

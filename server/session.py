@@ -132,7 +132,7 @@ class Session:
         elif event == "publisher_failed":
             if self.room is not None:
                 for name, publication in list(self.participant.publications.items()):
-                    for layer in publication.layer_names():
+                    for layer in publication.published_layers():
                         self.room.remove_layer(self.participant, name, layer)
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -266,7 +266,7 @@ class Session:
             self.room.add_layer(self.participant, name, layer, source)
         still = set(declared.values())
         for name, publication in list(self.participant.publications.items()):
-            for layer in publication.layer_names():
+            for layer in publication.published_layers():
                 if (name, layer) not in still:
                     self.room.remove_layer(self.participant, name, layer)
 

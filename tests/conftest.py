@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,20 +59,33 @@ class RunningServer:
         return self.app[STATS]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def make_settings(tmp_path: Path, **media: bool) -> Settings:
     return load_settings(
         None,
         {
             "server": {"host": "127.0.0.1", "port": free_port()},
             "tokens": {"secret": TEST_SECRET},
             "data": {"dir": str(tmp_path / "var")},
+            "media": media,
         },
     )
 
 
 @pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Forwarding only: no server-made layers, so nothing on the server ever decodes.
+    Tests of the ladder and of adaptation make their own settings."""
+    return make_settings(tmp_path, ladder=False)
+
+
+@pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
+    async with running(settings) as srv:
+        yield srv
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[RunningServer]:
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=2)
     await runner.setup()

@@ -1,0 +1,167 @@
+"""Lower layers for a single-layer publisher, made on the server: decode once, encode each
+lower layer once, shared by every subscriber on it, and only while somebody watches it.
+
+An old browser or `tongke publish` sends one camera stream; a rural classroom still needs
+360p or 180p. The ladder consumes the top layer like a subscriber would, and feeds one
+Source per lower layer. Encoders run at fixed layer bitrates, so no rate change ever
+recreates them (aiortc's own encoder does, and each time costs a keyframe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+
+import av
+
+from . import policy
+from .frames import VIDEO_CLOCK, EncodedFrame
+from .source import Source
+
+log = logging.getLogger(__name__)
+
+# (layer name, width, height); bitrates from the policy's camera ladder.
+RUNGS = (("m", 640, 360), ("l", 320, 180))
+MAX_PENDING = 2  # frames waiting for the worker; beyond this the ladder skips to a keyframe
+
+
+class _Rung:
+    def __init__(self, name: str, width: int, height: int, bitrate: int) -> None:
+        self.name, self.width, self.height, self.bitrate = name, width, height, bitrate
+        self.encoder: av.VideoCodecContext | None = None
+        self.force_keyframe = True
+
+    def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
+        if self.encoder is None:
+            self.encoder = _vp8_encoder(self.width, self.height, self.bitrate)
+        scaled = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+        scaled.pts = frame.pts
+        scaled.time_base = frame.time_base
+        if self.force_keyframe:
+            scaled.pict_type = av.video.frame.PictureType.I
+            self.force_keyframe = False
+        return list(self.encoder.encode(scaled))
+
+
+def _vp8_encoder(width: int, height: int, bitrate: int) -> av.VideoCodecContext:
+    ctx = av.CodecContext.create("libvpx", "w")
+    ctx.width, ctx.height, ctx.pix_fmt, ctx.bit_rate = width, height, "yuv420p", bitrate
+    ctx.time_base = Fraction(1, VIDEO_CLOCK)
+    ctx.framerate = Fraction(30, 1)
+    ctx.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "error-resilient": "1",
+        "auto-alt-ref": "0",
+        "kf-max-dist": "3000",  # keyframes on request, not on a timer
+    }
+    return ctx
+
+
+class Ladder:
+    """Consumes `top` (as a subscriber would) and feeds `sources`, one per lower rung."""
+
+    def __init__(self, top: Source, codec: str) -> None:
+        self.top = top
+        self._codec = codec  # "vp8" or "h264": what the publisher sends
+        self._rungs = {
+            name: _Rung(name, w, h, bps)
+            for (name, w, h), bps in zip(RUNGS, policy.CAMERA_LAYERS_BPS[1:], strict=True)
+        }
+        self.sources: dict[str, Source] = {}
+        for name in self._rungs:
+            self.sources[name] = Source(
+                f"{top.id}~{name}",
+                top.participant_id,
+                f"{top.name}~{name}",
+                "video",
+                self._keyframe_request(name),
+                top.stats,
+            )
+            self.sources[name].mime_type = "video/VP8"
+        self._decoder: av.CodecContext | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="ladder")
+        self._pending = 0
+        self._waiting_keyframe = True
+        self._active = False
+        self._loop = asyncio.get_event_loop()
+        self.frames_encoded = 0
+        top.attach(self)
+
+    def _keyframe_request(self, name: str):
+        async def request() -> None:
+            self._rungs[name].force_keyframe = True
+
+        return request
+
+    @property
+    def active(self) -> bool:
+        return any(s.subscriber_count for s in self.sources.values())
+
+    def source_closed(self, source: Source) -> None:
+        pass  # the publication closes the ladder with its top layer
+
+    def push(self, frame: EncodedFrame, source: Source) -> None:
+        """A frame of the top layer (called by `top`, on the event loop)."""
+        active = self.active
+        if active and not self._active:
+            self._waiting_keyframe = True  # resume: the decoder needs a fresh start
+            self.top.request_keyframe()
+        self._active = active
+        if not active:
+            return
+        if self._waiting_keyframe:
+            if not frame.keyframe:
+                return
+            self._waiting_keyframe = False
+        if self._pending >= MAX_PENDING:  # the worker fell behind: skip, restart at a keyframe
+            self._waiting_keyframe = True
+            self.top.request_keyframe()
+            return
+        wanted = [n for n, s in self.sources.items() if s.subscriber_count]
+        self._pending += 1
+        future = self._worker.submit(self._transcode, frame, wanted)
+        future.add_done_callback(
+            lambda f: self._loop.call_soon_threadsafe(self._deliver, f, frame.arrival)
+        )
+
+    def _transcode(self, frame: EncodedFrame, wanted: list[str]) -> dict[str, list[av.Packet]]:
+        """Worker thread: decode once, encode each rung somebody watches."""
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create(self._codec, "r")
+        try:
+            decoded = self._decoder.decode(av.Packet(frame.data))
+        except av.FFmpegError as exc:
+            log.warning("ladder: top layer failed to decode: %s", exc)
+            return {}
+        out: dict[str, list[av.Packet]] = {}
+        for picture in decoded:
+            picture.pts = frame.timestamp
+            picture.time_base = Fraction(1, VIDEO_CLOCK)
+            for name in wanted:
+                out.setdefault(name, []).extend(self._rungs[name].encode(picture))
+        return out
+
+    def _deliver(self, future, arrival: float) -> None:
+        self._pending -= 1
+        try:
+            result = future.result()
+        except Exception:
+            log.exception("ladder: transcode failed")
+            self._waiting_keyframe = True
+            return
+        for name, packets in result.items():
+            for packet in packets:
+                self.frames_encoded += 1
+                self.sources[name].push(
+                    EncodedFrame(bytes(packet), int(packet.pts or 0), packet.is_keyframe, arrival)
+                )
+
+    def close(self) -> None:
+        self.top.detach(self)
+        for source in self.sources.values():
+            source.close()
+        self._worker.shutdown(wait=False, cancel_futures=True)
