@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # (layer name, width, height); bitrates from the policy's camera ladder.
 RUNGS = (("m", 640, 360), ("l", 320, 180))
-MAX_PENDING = 2  # frames waiting for the worker; beyond this the ladder skips to a keyframe
+MAX_PENDING = 8  # frames (~0.25 s) waiting for the worker; beyond: skip to a keyframe
 
 
 class _Rung:
