@@ -33,15 +33,16 @@ class _Track:
 
 
 class SubscriberLink:
-    def __init__(self, adaptive: bool = True) -> None:
+    def __init__(self, adaptive: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.adaptive = adaptive
+        self._clock = clock
         self.estimator = BandwidthEstimator()
         self.allocator = Allocator()
         self.pacer = Pacer(self._on_video_dropped)
         self.nack = NackBudget()
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
-        self._last_sent = (time.monotonic(), 0)
+        self._last_sent = (clock(), 0)
         self._last_health = 0.0
 
     def add(
@@ -70,7 +71,7 @@ class SubscriberLink:
             self.pacer.attach(rtc_internals.route_through(track.sender, self.pacer.send))
 
     def _on_feedback(self, fb: rtc_internals.Feedback, kind: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if fb.remb_bps is not None:
             self.estimator.on_remb(fb.remb_bps, now)
         if kind == "video":  # audio's loss says little: few, small packets
@@ -90,8 +91,8 @@ class SubscriberLink:
         try:
             while True:
                 await asyncio.sleep(TICK_S)
-                self.tick(time.monotonic())
-                now = time.monotonic()
+                now = self._clock()
+                self.tick(now)
                 if now - self._last_health >= policy.HEALTH_EVERY_S:
                     self._last_health = now
                     on_health(self.health())
@@ -135,7 +136,7 @@ class SubscriberLink:
         return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())
 
     def health(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self._clock()
         est = self.estimator
         layers: dict[str, str | None] = {}
         degraded = False

@@ -1,0 +1,101 @@
+"""SubscriberLink with real aiortc senders fed crafted RTCP: feedback steers the layers."""
+
+from __future__ import annotations
+
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    pack_remb_fci,
+)
+
+from media.downtrack import DownTrack
+from media.publication import Publication
+from media.source import Source
+from media.stats import ForwardStats
+from media.subscriber_link import SubscriberLink
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def camera(stats: ForwardStats) -> Publication:
+    async def pli() -> None:
+        pass
+
+    pub = Publication("t", "camera", "video", ladder=False)
+    for name, bps in zip("hml", (1_200_000, 400_000, 120_000), strict=True):
+        source = Source(f"t:camera/{name}", "t", f"camera/{name}", "video", pli, stats)
+        source.mime_type, source.bitrate_bps = "video/VP8", bps
+        pub.set_layer(name, source)
+    return pub
+
+
+def remb(sender, bps: int) -> RtcpPsfbPacket:
+    return RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bps, [sender._ssrc])
+    )
+
+
+def rr(sender, loss: float) -> RtcpRrPacket:
+    report = RtcpReceiverInfo(
+        ssrc=sender._ssrc,
+        fraction_lost=int(loss * 256),
+        packets_lost=0,
+        highest_sequence=0,
+        jitter=0,
+        lsr=0,
+        dlsr=0,
+    )
+    return RtcpRrPacket(ssrc=1, reports=[report])
+
+
+async def test_feedback_moves_the_teacher_camera_between_layers():
+    stats, clock = ForwardStats(), Clock()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = DownTrack("video", stats)
+    sender = pc.addTransceiver(track, direction="sendonly").sender
+    link = SubscriberLink(clock=clock)
+    link.add("0", sender, track, lambda: ("teacher", False))
+    track.bind(camera(stats))
+
+    async def feed(seconds: float, bps: int, loss: float) -> None:
+        for _ in range(int(seconds * 4)):  # a browser's RR+REMB, four times a second
+            await sender._handle_rtcp_packet(remb(sender, bps))
+            await sender._handle_rtcp_packet(rr(sender, loss))
+            link.tick(clock.t)
+            clock.t += 0.25
+
+    await feed(3, 300_000, 0.03)  # the rural link
+    assert track._target_layer == 2  # 180p
+    assert link.health()["quality"] in ("weak", "poor")
+    await feed(6, 3_000_000, 0.0)  # the link recovers
+    assert track._target_layer == 0  # 720p
+    health = link.health()
+    assert health["estimate_kbps"] >= 1_500 and health["loss_pct"] == 0.0
+    await feed(1, 250_000, 0.25)  # capacity collapses
+    assert track._target_layer == 2
+    link.close()
+    await pc.close()
+
+
+async def test_baseline_link_forwards_the_top_layer_whatever_the_feedback():
+    stats, clock = ForwardStats(), Clock()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = DownTrack("video", stats)
+    sender = pc.addTransceiver(track, direction="sendonly").sender
+    link = SubscriberLink(adaptive=False, clock=clock)
+    link.add("0", sender, track, lambda: ("teacher", False))
+    track.bind(camera(stats))
+    await sender._handle_rtcp_packet(remb(sender, 200_000))
+    link.tick(clock.t)
+    assert track._target_layer == 0
+    link.close()
+    await pc.close()
