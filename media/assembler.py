@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from .frames import EncodedFrame, is_keyframe
 
 MAX_STORED_PACKETS = 2048  # bounds memory whatever the sender does
+NACK_RETRY_S = 0.08  # ask again for a packet still missing after this long ...
+NACK_MAX_TRIES = 3  # ... at most this many times (aiortc asks once, when the gap appears)
 
 
 @dataclass(slots=True)
@@ -69,6 +71,7 @@ class FrameAssembler:
         self._waiting_keyframe = True
         self._gap_since: float | None = None
         self._highest = -1
+        self._nacked: dict[int, tuple[float, int]] = {}  # seq -> (last asked, times)
         self.frames_out = 0
         self.frames_skipped = 0
 
@@ -98,6 +101,28 @@ class FrameAssembler:
             self._drain(now)
         if len(self._packets) > MAX_STORED_PACKETS:
             self._skip(now)
+
+    def due_nacks(self, now: float) -> list[int]:
+        """Missing packets to ask for again (16-bit sequence numbers).
+
+        The first request goes out from aiortc when the gap appears; this retries a
+        retransmission that was itself lost, until the assembler gives up on the frame.
+        """
+        if self.kind == "audio" or self._next is None or not self._packets:
+            self._nacked.clear()
+            return []
+        due = []
+        for seq in range(self._next, self._highest):
+            if seq in self._packets:
+                continue
+            asked, times = self._nacked.get(seq, (now, 0))
+            if times == 0 or (now - asked >= NACK_RETRY_S and times < NACK_MAX_TRIES):
+                if times:  # times == 0: aiortc's own first NACK just went out
+                    due.append(seq & 0xFFFF)
+                self._nacked[seq] = (now, times + 1)
+        for seq in [s for s in self._nacked if s < self._next]:
+            del self._nacked[seq]
+        return due
 
     def _add_audio(self, seq: int, timestamp: int, data: bytes, now: float) -> None:
         if self._next is not None and seq < self._next:

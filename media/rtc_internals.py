@@ -16,6 +16,7 @@ Hooks:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def check_compatibility() -> None:
             f"Tongke hooks aiortc {AIORTC_VERSION} internals, found {aiortc.__version__}"
         )
     for cls, names in (
-        (RTCRtpReceiver, ["_handle_rtp_packet", "_send_rtcp_pli"]),
+        (RTCRtpReceiver, ["_handle_rtp_packet", "_send_rtcp_pli", "_send_rtcp_nack"]),
         (RTCRtpSender, ["_send_keyframe", "_handle_rtcp_packet", "_retransmit"]),
         (RTCRtpTransceiver, []),
     ):
@@ -72,6 +73,7 @@ class _AssemblerBuffer:
         self._make = make
         self._assembler: FrameAssembler | None = None
         self.ssrc: int | None = None
+        self._last_nack_check = 0.0
 
     @property
     def capacity(self) -> int:
@@ -85,14 +87,20 @@ class _AssemblerBuffer:
             self._assembler = self._make(codec.name.lower())
         self.ssrc = packet.ssrc
         assembler = self._assembler
+        now = time.monotonic()
         assembler.add(
             packet.sequence_number,
             packet.timestamp,
             bool(packet.marker),
             packet._data,
-            time.monotonic(),
+            now,
             starts_frame(assembler.codec, packet.payload),
         )
+        if now - self._last_nack_check >= 0.02:
+            self._last_nack_check = now
+            lost = assembler.due_nacks(now)
+            if lost:
+                asyncio.ensure_future(self._receiver._send_rtcp_nack(packet.ssrc, lost))
         return False, None
 
 

@@ -130,3 +130,19 @@ def test_vp8_and_h264_frame_starts():
     assert starts_frame("h264", bytes([24, 0]))  # STAP-A
     assert starts_frame("h264", bytes([28, 0x85]))  # FU-A start of an IDR
     assert not starts_frame("h264", bytes([28, 0x05]))  # FU-A middle
+
+
+def test_missing_packet_is_asked_for_again_until_the_frame_is_given_up():
+    a, c = make(max_wait=1.0)
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq = feed_frame(a, seq, 3000, 1, KEY, 0.0)
+    lost = seq
+    a.add(seq + 1, 6000, True, b"b", 0.0)
+    assert a.due_nacks(0.0) == []  # aiortc's own NACK covers the first ask
+    assert a.due_nacks(0.05) == []
+    assert a.due_nacks(0.1) == [lost]  # the retransmission was lost too: ask again
+    assert a.due_nacks(0.15) == []
+    assert a.due_nacks(0.2) == [lost]
+    assert a.due_nacks(0.3) == []  # three asks in all
+    a.add(lost, 6000, False, DELTA, 0.31)  # it finally came
+    assert a.due_nacks(0.4) == [] and len(c.frames) == 2

@@ -23,12 +23,12 @@ async def test_receiver_hook_replaces_jitter_buffer_and_refuses_a_started_receiv
     receiver = transceiver.receiver
     rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
     assert isinstance(
-        getattr(receiver, "_RTCRtpReceiver__jitter_buffer"), rtc_internals._AssemblerBuffer
+        receiver._RTCRtpReceiver__jitter_buffer, rtc_internals._AssemblerBuffer
     )
-    setattr(receiver, "_RTCRtpReceiver__decoder_thread", object())  # as if receive() had run
+    receiver._RTCRtpReceiver__decoder_thread = object()  # as if receive() had run
     with pytest.raises(rtc_internals.IncompatibleAiortc):
         rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
-    setattr(receiver, "_RTCRtpReceiver__decoder_thread", None)
+    receiver._RTCRtpReceiver__decoder_thread = None
     await pc.close()
 
 
