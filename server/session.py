@@ -72,6 +72,7 @@ class Session:
         self.subscribe_pc: RTCPeerConnection | None = None
         self.slots: list[Slot] = []
         self._linked: set[str] = set()  # mids the link steers
+        self._watched: object | None = None  # the transport whose coming up we wait for
         self.link = SubscriberLink(adaptive)
         self._link_task: asyncio.Task[None] | None = None
         self.last_health: dict[str, Any] | None = None
@@ -209,10 +210,11 @@ class Session:
                 "state": room.state(),
             }
         )
-        self.subscribe_pc = self._new_pc()
+        self.subscribe_pc = pc = self._new_pc()
         # The data channel gives the first offer something to negotiate before any track
-        # exists, and carries lesson events later.
-        self.subscribe_pc.createDataChannel("events")
+        # exists, carries lesson events later, and its transport is the one BUNDLE keeps.
+        pc.createDataChannel("events")
+
         self._dirty = True
         await self._resync()
 
@@ -317,8 +319,30 @@ class Session:
             slot.downtrack.bind(publication)
             slot.transceiver.direction = "sendonly"
             self._dirty = True
-        if self._dirty and not self._offer_outstanding:
+        if self._dirty and self._may_offer():
             await self._offer()
+
+    def _watch_transport(self) -> None:
+        """Resync once the connection's (bundled) transport is up, to offer what changed
+        while it was connecting. The pc's own state cannot tell: transceivers added since
+        the last offer count as not connected."""
+        pc = self.subscribe_pc
+        if pc is None or pc.sctp is None or pc.sctp.transport is self._watched:
+            return
+        transport = self._watched = pc.sctp.transport
+
+        @transport.on("statechange")
+        def _on_state() -> None:
+            if transport.state == "connected":
+                self.post_resync()
+
+    def _may_offer(self) -> bool:
+        """One offer at a time, and none while the first connection is still coming up:
+        aiortc never starts tracks negotiated before its DTLS transport is connected."""
+        pc = self.subscribe_pc
+        if self._offer_outstanding or pc is None or pc.sctp is None:
+            return False
+        return self._offer_serial == 0 or pc.sctp.transport.state == "connected"
 
     def _new_slot(self, publication: Publication) -> Slot:
         assert self.subscribe_pc is not None
@@ -398,13 +422,14 @@ class Session:
             # the offer stays outstanding: a corrected answer may still come
             raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad answer: {exc}") from exc
         self._offer_outstanding = False
+        self._watch_transport()
         self.link.after_negotiation()
         if self._link_task is None:
             self._link_task = asyncio.ensure_future(self.link.run(self._on_link_health))
         if self._timeout is not None:
             self._timeout.cancel()
             self._timeout = None
-        if self._dirty:
+        if self._dirty and self._may_offer():
             await self._offer()
 
     def _on_link_health(self, health: dict[str, Any]) -> None:
