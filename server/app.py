@@ -23,7 +23,7 @@ from .tokens import TokenError, TokenIssuer
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-PAGES = ("teacher", "classroom", "observer")
+PAGES = ("teacher", "classroom", "observer", "overview")
 
 ROOMS = web.AppKey("rooms", RoomRegistry)
 ISSUER = web.AppKey("issuer", TokenIssuer)
@@ -125,8 +125,22 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+ALL_ROOMS = "*"  # an observer token for this room sees every live room (consortium staff)
+
+
 async def rooms(request: web.Request) -> web.Response:
-    return web.json_response([room.describe() for room in request.app[ROOMS].rooms.values()])
+    """Live rooms with participants and their link health: staff only (observer tokens)."""
+    token = request.query.get("token") or request.headers.get("Authorization", "")
+    try:
+        identity = request.app[ISSUER].verify(token.removeprefix("Bearer "))
+    except TokenError as exc:
+        return web.json_response(error(exc.code, exc.message, exc.detail), status=401)
+    if identity.role != "observer":
+        return web.json_response(
+            error("not_allowed", "仅巡课人员可查看。", "observer token required"), status=403
+        )
+    live = request.app[ROOMS].rooms.values()
+    return web.json_response([r.describe() for r in live if identity.room in (ALL_ROOMS, r.id)])
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -117,7 +117,8 @@ async def test_observer_is_invisible(server, http):
     assert "王老师" in names and "巡课" not in names
     seen = await recv(teacher, "participant_joined")
     assert seen["participant"]["name"] == "七(1)班"  # the observer's join was never announced
-    async with http.get(f"{server.url}/api/rooms") as r:
+    staff = server.mint("*", "observer", "教务处")
+    async with http.get(f"{server.url}/api/rooms", params={"token": staff}) as r:
         staff_view = (await r.json())[0]["participants"]
     assert {"巡课": False} == {p["name"]: p["visible"] for p in staff_view if not p["visible"]}
     for ws in (teacher, observer, classroom):
@@ -200,3 +201,21 @@ async def test_publish_undeclared_source_is_refused_before_touching_media(server
     assert (await recv(ws, "error"))["code"] == "not_allowed"
     await pc.close()
     await ws.close()
+
+
+async def test_staff_view_needs_an_observer_token(server, http):
+    teacher, _ = await join(http, server, "teacher", "王老师")
+    async with http.get(f"{server.url}/api/rooms") as r:
+        assert r.status == 401
+    classroom_token = server.mint("room1", "classroom", "七(1)班")
+    async with http.get(f"{server.url}/api/rooms", params={"token": classroom_token}) as r:
+        assert r.status == 403
+    other_room = server.mint("room2", "observer", "别的巡课")
+    async with http.get(f"{server.url}/api/rooms", params={"token": other_room}) as r:
+        assert r.status == 200 and await r.json() == []
+    own_room = server.mint("room1", "observer", "巡课")
+    async with http.get(
+        f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {own_room}"}
+    ) as r:
+        assert [room["id"] for room in await r.json()] == ["room1"]
+    await teacher.close()
