@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import red
 from .frames import EncodedFrame, is_keyframe
 
 MAX_STORED_PACKETS = 2048  # bounds memory whatever the sender does
@@ -74,6 +75,7 @@ class FrameAssembler:
         self._nacked: dict[int, tuple[float, int]] = {}  # seq -> (last asked, times)
         self.frames_out = 0
         self.frames_skipped = 0
+        self.frames_recovered = 0  # audio frames rebuilt from redundancy (RED)
 
     def add(
         self,
@@ -127,9 +129,29 @@ class FrameAssembler:
     def _add_audio(self, seq: int, timestamp: int, data: bytes, now: float) -> None:
         if self._next is not None and seq < self._next:
             return
+        if self.codec == "red":
+            self._add_red(seq, timestamp, data, now)
+            return
         self._next = seq + 1
         self.frames_out += 1
         self._on_frame(EncodedFrame(data, timestamp, True, now))
+
+    def _add_red(self, seq: int, timestamp: int, data: bytes, now: float) -> None:
+        """Unwrap RED: the primary, and before it any older frame whose packet was lost."""
+        try:
+            blocks = red.parse(data)
+        except ValueError:
+            return
+        older = blocks[:-1]
+        for back, (frame, offset) in enumerate(older, start=-len(older)):
+            if self._next is not None and seq + back >= self._next:
+                self.frames_recovered += 1
+                self.frames_out += 1
+                ts = (timestamp - offset) & 0xFFFFFFFF
+                self._on_frame(EncodedFrame(frame, ts, True, now))
+        self._next = seq + 1
+        self.frames_out += 1
+        self._on_frame(EncodedFrame(blocks[-1][0], timestamp, True, now))
 
     def _find_start(self, seq: int) -> None:
         # The first frame may have begun before we joined: start at a packet the codec marks

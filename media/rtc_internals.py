@@ -11,7 +11,8 @@ Hooks:
   connection's RTP goes through our pacer;
 - RTCP out: a PLI to the publisher; counters of what a sender sent;
 - ICE: which host addresses aioice offers (it skips 127.0.0.1, which tests and a one-machine
-  demo need).
+  demo need);
+- codecs: redundant audio (RFC 2198 `red/48000/2`), which aiortc does not know.
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ from dataclasses import dataclass
 
 import aioice.ice
 import aiortc
+import aiortc.codecs
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs.base import Decoder, Encoder
+from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 
+from . import red
 from .assembler import FrameAssembler
 from .frames import EncodedFrame, starts_frame
 
@@ -59,6 +66,14 @@ def check_compatibility() -> None:
                 raise IncompatibleAiortc(f"aiortc {cls.__name__}.{name} is gone")
     if not callable(getattr(aioice.ice, "get_host_addresses", None)):
         raise IncompatibleAiortc("aioice.ice.get_host_addresses is gone")
+    for module, name in (
+        (aiortc.rtcrtpsender, "get_encoder"),
+        (aiortc.rtcrtpreceiver, "get_decoder"),
+    ):
+        if not callable(getattr(module, name, None)):
+            raise IncompatibleAiortc(f"{module.__name__}.{name} is gone")
+    if not isinstance(getattr(aiortc.codecs, "CODECS", None), dict):
+        raise IncompatibleAiortc("aiortc.codecs.CODECS is gone")
 
 
 class _AssemblerBuffer:
@@ -232,3 +247,82 @@ def use_host_addresses(addresses: list[str] | None) -> None:
         aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [
             a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
         ]
+
+
+# -- redundant audio --------------------------------------------------------------------------
+
+RED_PAYLOAD_TYPE = 63  # what Chrome uses; any free dynamic type would do
+
+
+def red_primary_type(codec: RTCRtpCodecParameters) -> int:
+    """The Opus payload type a RED codec wraps (its fmtp is "96/96")."""
+    for key in codec.parameters:
+        first = str(key).split("/")[0]
+        if first.isdigit():
+            return int(first)
+    return 96
+
+
+class _RedEncoder(Encoder):
+    """Packs forwarded Opus packets (or encodes raw audio) as RED with distance 1."""
+
+    def __init__(self, codec: RTCRtpCodecParameters) -> None:
+        self._packer = red.RedPacker(red_primary_type(codec))
+        self._opus = OpusEncoder()
+
+    def encode(self, frame, force_keyframe: bool = False):  # noqa: ANN001, ANN201
+        payloads, timestamp = self._opus.encode(frame, force_keyframe)
+        return [self._packer.pack(p, timestamp) for p in payloads], timestamp
+
+    def pack(self, packet):  # noqa: ANN001, ANN201
+        payloads, timestamp = self._opus.pack(packet)
+        return [self._packer.pack(p, timestamp) for p in payloads], timestamp
+
+
+class _RedDecoder(Decoder):
+    """Stock receive path: decode the primary frame (losses are not repaired here; our
+    assembler repairs them on the forwarding and measuring paths)."""
+
+    def __init__(self) -> None:
+        self._opus = OpusDecoder()
+
+    def decode(self, encoded_frame):  # noqa: ANN001, ANN201
+        try:
+            encoded_frame.data = red.parse(encoded_frame.data)[-1][0]
+        except ValueError:
+            return []
+        return self._opus.decode(encoded_frame)
+
+
+def enable_red() -> None:
+    """Teach aiortc `red/48000/2` (process-wide, idempotent): offered after Opus, so a peer
+    takes it only where we prefer it (the SFU's audio to subscribers)."""
+    audio = aiortc.codecs.CODECS["audio"]
+    if any(c.mimeType.lower() == "audio/red" for c in audio):
+        return
+    opus = next(c for c in audio if c.mimeType.lower() == "audio/opus")
+    audio.insert(
+        audio.index(opus) + 1,
+        RTCRtpCodecParameters(
+            mimeType="audio/red",
+            clockRate=48000,
+            channels=2,
+            payloadType=RED_PAYLOAD_TYPE,
+            parameters={f"{opus.payloadType}/{opus.payloadType}": None},
+        ),
+    )
+    stock_encoder = aiortc.rtcrtpsender.get_encoder
+    stock_decoder = aiortc.rtcrtpreceiver.get_decoder
+
+    def get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+        if codec.mimeType.lower() == "audio/red":
+            return _RedEncoder(codec)
+        return stock_encoder(codec)
+
+    def get_decoder(codec: RTCRtpCodecParameters) -> Decoder:
+        if codec.mimeType.lower() == "audio/red":
+            return _RedDecoder()
+        return stock_decoder(codec)
+
+    aiortc.rtcrtpsender.get_encoder = get_encoder
+    aiortc.rtcrtpreceiver.get_decoder = get_decoder

@@ -36,6 +36,7 @@ METRICS = web.AppKey("metrics", CollectorRegistry)
 def create_app(settings: Settings) -> web.Application:
     rtc_internals.check_compatibility()
     rtc_internals.use_host_addresses(settings.ice_addresses)
+    rtc_internals.enable_red()
     app = web.Application(client_max_size=1024**2)
     titles = {}
     if settings.demo is not None:

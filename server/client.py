@@ -159,6 +159,7 @@ class Participant:
     # -- connection ---------------------------------------------------------------------------
 
     async def connect(self, url: str, token: str) -> None:
+        rtc_internals.enable_red()  # take the SFU's redundant audio where it offers it
         if is_loopback(url):
             # aioice skips 127.0.0.1; a one-machine server only offers loopback.
             rtc_internals.use_host_addresses(["127.0.0.1"])

@@ -349,13 +349,18 @@ class Session:
         downtrack = DownTrack(publication.kind, self._stats)
         transceiver = self.subscribe_pc.addTransceiver(downtrack, direction="sendonly")
         if publication.mime_type:
-            wanted = publication.mime_type.lower()
-            codecs = [
-                c
-                for c in RTCRtpSender.getCapabilities(publication.kind).codecs
-                if c.mimeType.lower() in (wanted, f"{publication.kind}/rtx")
-            ]
-            transceiver.setCodecPreferences(codecs)
+            # The publisher's codec (we forward, never transcode); for Opus, redundant
+            # audio first: a subscriber that can take RED gets every frame twice.
+            wanted = [publication.mime_type.lower(), f"{publication.kind}/rtx"]
+            if wanted[0] == "audio/opus":
+                wanted.insert(0, "audio/red")
+            capabilities = RTCRtpSender.getCapabilities(publication.kind).codecs
+            transceiver.setCodecPreferences(
+                sorted(
+                    (c for c in capabilities if c.mimeType.lower() in wanted),
+                    key=lambda c: wanted.index(c.mimeType.lower()),
+                )
+            )
         rtc_internals.on_keyframe_request(transceiver.sender, downtrack.request_keyframe)
         slot = Slot(transceiver, downtrack, publication.mime_type)
         self.slots.append(slot)

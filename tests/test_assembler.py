@@ -146,3 +146,31 @@ def test_missing_packet_is_asked_for_again_until_the_frame_is_given_up():
     assert a.due_nacks(0.3) == []  # three asks in all
     a.add(lost, 6000, False, DELTA, 0.31)  # it finally came
     assert a.due_nacks(0.4) == [] and len(c.frames) == 2
+
+
+def test_red_audio_recovers_a_lost_packet_from_the_next_one():
+    from media.red import RedPacker
+
+    c = Collector()
+    a = FrameAssembler("red", "audio", c.frame, c.need)
+    packer = RedPacker(pt=96)
+    payloads = [packer.pack(bytes([i]) * 10, 960 * i) for i in range(5)]
+    for seq, payload in enumerate(payloads):
+        if seq != 2:  # packet 2 is lost on the way
+            a.add(seq, 960 * seq, False, payload, 0.0)
+    assert [f.data[0] for f in c.frames] == [0, 1, 2, 3, 4]
+    assert [f.timestamp for f in c.frames] == [0, 960, 1920, 2880, 3840]
+    assert a.frames_recovered == 1
+
+
+def test_red_payload_round_trip_and_malformed_input():
+    import pytest
+
+    from media import red
+
+    payload = red.pack(111, b"new", [(b"old", 960)])
+    assert red.parse(payload) == [(b"old", 960), (b"new", 0)]
+    assert red.parse(red.pack(111, b"only", [])) == [(b"only", 0)]
+    for bad in (b"", b"\x80\x00", b"\xef\x00\x0f\xff\x6f"):  # cut headers, block too long
+        with pytest.raises(ValueError):
+            red.parse(bad)
