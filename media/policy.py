@@ -30,7 +30,8 @@ REMB_ECHO = 0.9
 REMB_ECHO_PROBE = 1.5
 
 # -- allocation -------------------------------------------------------------------------------
-AUDIO_BPS = 48_000  # Opus as browsers send it by default, with headers
+# One audio track as sent: Opus speech (~32 kbps) twice over (RED), plus 50 packet headers/s.
+AUDIO_BPS = 80_000
 PRIORITY_SLIDES = 0
 PRIORITY_TEACHER = 1
 PRIORITY_OTHER = 2
