@@ -127,6 +127,8 @@ def demo_links(settings: Settings) -> list[tuple[str, str]]:
             links.append((f"接收课堂 {c['name']}", page_url(settings, "classroom", token)))
         token = issuer.mint(lesson.room, "observer", "教联体巡课", None, None, ttl=term)
         links.append(("巡课（不可见）", page_url(settings, "observer", token)))
+    staff = issuer.mint("*", "observer", f"{settings.demo.name} 教务", None, None, ttl=term)
+    links.append(("教务总览（所有课堂的网络状况）", f"{settings.base_url}/overview?token={staff}"))
     return links
 
 
