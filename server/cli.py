@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     fanout.add_argument("--seconds", type=float, default=20.0)
     fanout.add_argument("--naive-subscribers", type=int, help="default: same as --subscribers")
     fanout.add_argument("--json", action="store_true", help="print only the JSON object")
+    from bench.link_cli import add_parser as add_link_parser
+
+    add_link_parser(bench_sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         base = args.server or settings.base_url
         asyncio.run(run_watch(base, args.token, args.seconds, decode=not args.no_decode))
         return 0
+    if args.command == "bench" and args.bench == "link":
+        from bench.link_cli import run_link_cli
+
+        return run_link_cli(args)
     if args.command == "bench":
         from bench.fanout import run_fanout_cli
 

@@ -1,0 +1,41 @@
+"""The `tongke bench link` command line, kept apart so `tongke` starts without the benchmark's
+imports (numpy, OpenCV, the emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+
+def add_parser(bench_sub: argparse._SubParsersAction) -> None:
+    p = bench_sub.add_parser("link", help="a lesson behind an emulated rural link (needs root)")
+    p.add_argument("--scenario", choices=("rural", "drop", "dip"), default="rural")
+    p.add_argument("--seconds", type=float, help="per run (default: rural 120, drop 100, dip 80)")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--layers", type=int, choices=(1, 3), default=1,
+                   help="publisher camera layers (1: ours uses the server ladder)")
+    p.add_argument("--stock-assembler", action="store_true",
+                   help="classroom keeps media/assembler.py as it is (default: browser-like)")
+    p.add_argument("--experiment", action="append", default=[], choices=("nack-bank",),
+                   help="run the SFU with a suggested fix applied (bench/sfu_probe.py)")
+    p.add_argument("--only", choices=("ours", "baseline"), help="run one mode only")
+    p.add_argument("--out", type=Path, help="keep plots, per-frame and per-packet logs here")
+    p.add_argument("--json", action="store_true", help="print only the JSON object")
+
+
+def run_link_cli(args: argparse.Namespace) -> int:
+    from .link import DEFAULT_SECONDS, run_link_bench
+
+    if not args.json:
+        logging.getLogger("bench.link").setLevel(logging.INFO)
+    else:
+        logging.getLogger().setLevel(logging.WARNING)
+    seconds = args.seconds or DEFAULT_SECONDS[args.scenario]
+    result = run_link_bench(
+        args.scenario, seconds, args.seeds, args.out, args.layers, args.stock_assembler,
+        tuple(args.experiment), (args.only,) if args.only else ("ours", "baseline"),
+    )
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
