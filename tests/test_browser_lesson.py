@@ -1,0 +1,225 @@
+"""A lesson in real Chromium pages against the real server: a teacher with a fake camera, two
+classrooms and a silent observer. What is asserted comes from the pages' own getStats()."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from tests.chromium import chromium
+
+ROOM = "yandi-g7-chinese"
+TEACHER = ("teacher", "王老师", "t")
+CLASS_A = ("classroom", "烈山湖学校七(1)班", "class-a")
+CLASS_B = ("classroom", "厉山镇中心学校七(2)班", "class-b")
+OBSERVER = ("observer", "教务处巡课", "obs")
+
+# Chromium's fake camera at 30 fps; the pages share two cores with the server.
+MIN_FPS = 10
+SAMPLE_S = 3.0
+
+
+class Page:
+    """One participant's page, with what went wrong on it."""
+
+    def __init__(self, page, role: str, name: str, pid: str) -> None:
+        self.page, self.role, self.name, self.pid = page, role, name, pid
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    async def wait_live(self, timeout_s: float = 20) -> None:
+        await self.page.wait_for_function(
+            "window.tongke && window.tongke.state === 'live'", timeout=timeout_s * 1000
+        )
+
+    async def inbound(self, participant: str, source: str) -> dict | None:
+        rows = await self.page.evaluate("window.tongke.inboundStats()")
+        return next(
+            (r for r in rows if r["participant"] == participant and r["source"] == source), None
+        )
+
+    async def wait_track(self, participant: str, source: str, timeout_s: float = 20) -> None:
+        """Until the page's stats show the track received (and, for video, decoded)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            row = await self.inbound(participant, source)
+            if row and (row.get("framesDecoded", 0) > 0 or row.get("totalSamplesReceived", 0)):
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(
+            f"{self.name}: no {source} of {participant} within {timeout_s}s; "
+            f"{await self.diagnose()}"
+        )
+
+    async def diagnose(self) -> str:
+        """What the page knows: its tracks, inbound stats and the server's view of its link."""
+        return str(
+            await self.page.evaluate(
+                """async () => ({
+                    state: tongke.state,
+                    tracks: tongke.remote,
+                    inbound: await tongke.inboundStats(),
+                    link: tongke.session.link,
+                })"""
+            )
+        )
+
+    async def progress(self, participant: str, source: str, seconds: float = SAMPLE_S) -> dict:
+        """How a received track moved over `seconds`: frames/s for video, samples for audio."""
+        before = await self.inbound(participant, source) or {}
+        await asyncio.sleep(seconds)
+        after = await self.inbound(participant, source) or {}
+
+        def delta(key: str) -> float:
+            return after.get(key, 0) - before.get(key, 0)
+
+        return {
+            "fps": delta("framesDecoded") / seconds,
+            "bytes": delta("bytesReceived"),
+            "samples": delta("totalSamplesReceived"),
+            "size": (after.get("frameWidth"), after.get("frameHeight")),
+        }
+
+
+async def open_page(browser, server, who: tuple[str, str, str], query: str = "") -> Page:
+    role, name, pid = who
+    context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
+    page = await context.new_page()
+    token = server.mint(ROOM, role, name, participant_id=pid)
+    wrapped = Page(page, role, name, pid)
+    await page.goto(f"{server.url}/{role}?token={token}{query}")
+    return wrapped
+
+
+async def assert_decodes(viewer: Page, owner: str, source: str = "camera") -> dict:
+    await viewer.wait_track(owner, source)
+    moved = await viewer.progress(owner, source)
+    assert moved["fps"] > MIN_FPS, (
+        f"{viewer.name} shows {owner}'s {source} at {moved}; {await viewer.diagnose()}"
+    )
+    return moved
+
+
+async def assert_hears(viewer: Page, owner: str) -> None:
+    await viewer.wait_track(owner, "mic")
+    moved = await viewer.progress(owner, "mic", 1.5)
+    assert moved["samples"] > 0 and moved["bytes"] > 0, f"{viewer.name} hears {owner}: {moved}"
+
+
+async def test_a_lesson_in_chromium(server, artifacts: Path):
+    async with chromium() as browser:
+        teacher = await open_page(browser, server, TEACHER)
+        await teacher.wait_live()
+        classes = list(
+            await asyncio.gather(*(open_page(browser, server, c) for c in (CLASS_A, CLASS_B)))
+        )
+        observer = await open_page(browser, server, OBSERVER)
+        everyone = [teacher, *classes, observer]
+        await asyncio.gather(*(p.wait_live() for p in everyone))
+
+        # Each classroom sees and hears the teacher.
+        for cls in classes:
+            await assert_decodes(cls, TEACHER[2])
+            await assert_hears(cls, TEACHER[2])
+
+        # The teacher sees and hears both classes.
+        for who in (CLASS_A, CLASS_B):
+            await assert_decodes(teacher, who[2])
+            await assert_hears(teacher, who[2])
+
+        # The observer sees everyone; nobody sees the observer.
+        await assert_decodes(observer, TEACHER[2])
+        for who in (CLASS_A, CLASS_B):
+            await assert_decodes(observer, who[2])
+        for page in (teacher, *classes):
+            ids = await page.page.evaluate("window.tongke.participants.map(p => p.id)")
+            assert OBSERVER[2] not in ids, f"{page.name} sees the observer: {ids}"
+            tiles = await page.page.locator(f"[data-participant='{OBSERVER[2]}']").count()
+            assert tiles == 0
+        assert await observer.page.inner_text("#banner .banner-state") == "巡课中"
+
+        # Every media element says what it shows.
+        for page in everyone:
+            untagged = await page.page.evaluate(
+                "[...document.querySelectorAll('video')]"
+                ".filter(v => !v.dataset.source || !v.dataset.participant).length"
+            )
+            assert untagged == 0, f"{page.name}: {untagged} <video> without data-source/participant"
+
+        await classes[0].page.screenshot(path=str(artifacts / "classroom.png"))
+        await teacher.page.screenshot(path=str(artifacts / "teacher.png"))
+        await observer.page.screenshot(path=str(artifacts / "observer.png"))
+
+        # A classroom reloaded mid-lesson is back to live video within 5 s.
+        cls = classes[1]
+        started = time.monotonic()
+        await cls.page.reload()
+        await cls.page.wait_for_function(
+            """async (teacher) => {
+                if (!window.tongke || window.tongke.state !== 'live') return false;
+                const rows = await window.tongke.inboundStats();
+                const cam = rows.find(r => r.participant === teacher && r.source === 'camera');
+                return !!cam && cam.framesDecoded >= 3;
+            }""",
+            arg=TEACHER[2],
+            polling=100,
+            timeout=15_000,
+        )
+        back_after = time.monotonic() - started
+        assert back_after < 5.0, f"reloaded classroom showed the teacher after {back_after:.1f}s"
+        await assert_decodes(cls, TEACHER[2])
+        # ... and the teacher sees it again, under the same name, once.
+        await assert_decodes(teacher, CLASS_B[2])
+        tiles = await teacher.page.locator(f".tile[data-participant='{CLASS_B[2]}']").count()
+        assert tiles == 1
+
+        for page in everyone:
+            assert not page.errors, f"{page.name}: {page.errors}"
+
+
+async def test_hand_call_on_and_mute_from_the_teachers_page(server, artifacts: Path):
+    async with chromium() as browser:
+        teacher = await open_page(browser, server, TEACHER)
+        await teacher.wait_live()
+        a, b = await asyncio.gather(*(open_page(browser, server, c) for c in (CLASS_A, CLASS_B)))
+        await asyncio.gather(a.wait_live(), b.wait_live())
+        tile_a = teacher.page.locator(f".tile[data-participant='{CLASS_A[2]}']")
+        await tile_a.wait_for()
+
+        # Class A raises its hand: the teacher sees it on A's tile and in the list.
+        await a.page.click("#hand-btn")
+        await tile_a.locator(".badge-hand").wait_for(timeout=5000)
+        assert CLASS_A[1] in await teacher.page.inner_text("#hands-list")
+        assert await a.page.inner_text("#hand-btn") == "放下手"
+
+        # The teacher calls on A: the hand goes down, B sees and hears A.
+        await tile_a.locator("[data-action=call_on]").click()
+        await tile_a.locator(".badge-speaking").wait_for(timeout=5000)
+        assert await tile_a.locator(".badge-hand").count() == 0
+        await a.page.locator("#speaking").wait_for(state="visible", timeout=5000)
+        await b.page.locator("#called-on video[data-participant='class-a']").wait_for(
+            state="attached", timeout=10_000
+        )
+        await assert_decodes(b, CLASS_A[2])
+        await assert_hears(b, CLASS_A[2])
+        assert CLASS_A[1] in await b.page.inner_text("#called-on-name")
+        await b.page.screenshot(path=str(artifacts / "classroom-called-on.png"))
+
+        # The teacher mutes A: A's page obeys (its microphone stops) and says so.
+        await tile_a.locator("[data-action=mute]").click()
+        await a.page.wait_for_function(
+            "window.tongke.local.mic && window.tongke.local.mic.enabled === false", timeout=5000
+        )
+        assert "老师已静音本班" in await a.page.inner_text("#mute-btn")
+        assert await a.page.is_disabled("#mute-btn")
+        await tile_a.locator(".badge-muted").wait_for(timeout=5000)
+
+        # Unmute and end the call: B's called-on panel goes away.
+        await tile_a.locator("[data-action=mute]").click()
+        await a.page.wait_for_function("window.tongke.local.mic.enabled === true", timeout=5000)
+        await teacher.page.click("#end-call")
+        await b.page.locator("#called-on").wait_for(state="hidden", timeout=10_000)
+
+        for page in (teacher, a, b):
+            assert not page.errors, f"{page.name}: {page.errors}"
