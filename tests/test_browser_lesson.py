@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from tests.chromium import chromium
+from tests.conftest import running
 
 ROOM = "yandi-g7-chinese"
 TEACHER = ("teacher", "王老师", "t")
@@ -222,4 +223,38 @@ async def test_hand_call_on_and_mute_from_the_teachers_page(server, artifacts: P
         await b.page.locator("#called-on").wait_for(state="hidden", timeout=10_000)
 
         for page in (teacher, a, b):
+            assert not page.errors, f"{page.name}: {page.errors}"
+
+
+async def test_pages_wait_for_the_lesson_and_survive_a_server_restart(settings):
+    async with chromium() as browser:
+        async with running(settings) as server:
+            # An inspector who arrives before the teacher is told so, and gets in when the
+            # lesson starts, without touching anything.
+            observer = await open_page(browser, server, OBSERVER)
+            await observer.page.wait_for_function(
+                "document.querySelector('#banner .banner-detail').textContent"
+                ".includes('没有在上课')",
+                timeout=10_000,
+            )
+            teacher = await open_page(browser, server, TEACHER)
+            cls = await open_page(browser, server, CLASS_A)
+            await asyncio.gather(teacher.wait_live(), cls.wait_live(), observer.wait_live())
+            await assert_decodes(cls, TEACHER[2])
+        # The server is gone: every page says it is reconnecting.
+        for page in (teacher, cls, observer):
+            await page.page.wait_for_function(
+                "window.tongke.state === 'reconnecting'", timeout=10_000
+            )
+        assert await cls.page.inner_text("#banner .banner-state") == "重新连接中"
+        async with running(settings) as server:
+            # Same address, empty rooms: the pages rejoin and republish by themselves.
+            started = time.monotonic()
+            await asyncio.gather(teacher.wait_live(), cls.wait_live(), observer.wait_live())
+            await assert_decodes(cls, TEACHER[2])
+            await assert_decodes(teacher, CLASS_A[2])
+            await assert_decodes(observer, TEACHER[2])
+            took = time.monotonic() - started
+            assert took < 20, f"back after {took:.1f}s"
+        for page in (teacher, cls, observer):
             assert not page.errors, f"{page.name}: {page.errors}"

@@ -16,7 +16,9 @@ from tests.chromium import chromium
 from tests.conftest import free_port
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-PAGES = ("teacher", "classroom", "observer")
+# Pages that run a signalling session (window.tongke); every page in web/ gets the load test.
+SESSION_PAGES = ("teacher", "classroom", "observer")
+PAGES = tuple(sorted(p.stem for p in WEB.glob("*.html")))
 
 
 @pytest.fixture
@@ -71,7 +73,8 @@ async def test_every_module_parses_and_links(static_url):
     """Import each module on its own: a syntax error or a bad import in any of them fails."""
     modules = sorted(p.name for p in (WEB / "js").glob("*.js"))
     assert {"signalling.js", "teacher.js", "classroom.js", "observer.js"} <= set(modules)
-    # page modules start sessions when imported (tested below); the rest must import cleanly
+    # a page's own module starts the page when imported (tested below); the rest must import
+    # cleanly on their own
     libraries = [m for m in modules if m.removesuffix(".js") not in PAGES]
     async with chromium() as browser:
         page = await browser.new_page()
@@ -94,7 +97,20 @@ async def test_every_module_parses_and_links(static_url):
 
 
 @pytest.mark.parametrize("name", PAGES)
-async def test_page_loads_and_explains_a_missing_token(static_url, name):
+async def test_page_loads_without_errors(static_url, name):
+    async with chromium() as browser:
+        page = await browser.new_page()
+        seen = watch(page)
+        await page.goto(f"{static_url}/{name}")
+        await page.wait_for_load_state("networkidle")
+        banner = await page.inner_text("#banner .banner-state")
+        assert banner.strip(), f"{name}: empty status banner"
+        assert not seen["failed"], seen["failed"]
+        assert not seen["errors"], seen["errors"]
+
+
+@pytest.mark.parametrize("name", SESSION_PAGES)
+async def test_session_page_explains_a_missing_token(static_url, name):
     async with chromium() as browser:
         context = await browser.new_context(viewport={"width": 1280, "height": 720})
         page = await context.new_page()
