@@ -222,6 +222,18 @@ async def test_hand_call_on_and_mute_from_the_teachers_page(server, artifacts: P
         await teacher.page.click("#end-call")
         await b.page.locator("#called-on").wait_for(state="hidden", timeout=10_000)
 
+        # The teacher shares the screen: it takes B's stage, the teacher's face moves to the
+        # corner; stopping it puts the face back.
+        await teacher.page.click("#share-screen")
+        await b.page.locator("#main-view video[data-source='screen']").wait_for(timeout=10_000)
+        await b.wait_track(TEACHER[2], "screen")
+        await b.page.locator("#pip video[data-source='camera']").wait_for(timeout=5000)
+        await b.page.screenshot(path=str(artifacts / "classroom-slides.png"))
+        await teacher.page.click("#share-screen")
+        await b.page.locator("#pip").wait_for(state="hidden", timeout=10_000)
+        await b.page.locator("#main-view video[data-source='camera']").wait_for(timeout=5000)
+        assert await b.page.locator("video[data-source='screen']").count() == 0
+
         for page in (teacher, a, b):
             assert not page.errors, f"{page.name}: {page.errors}"
 

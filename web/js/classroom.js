@@ -149,7 +149,7 @@ watchHealth(session, (h) => {
   box.dataset.level = h.level;
   box.textContent = `网络：${h.text}`;
   box.title = describeHealth(h);
-}, { mainVideo: () => (view.screen || view.teacherCamera)?.remote });
+}, { mainVideo: () => view.teacherCamera?.remote }); // a still slide has few frames: not a sign
 
 function describeHealth({ loss, rtt, jitter, fps }) {
   const parts = [];
