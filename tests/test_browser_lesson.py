@@ -270,3 +270,18 @@ async def test_pages_wait_for_the_lesson_and_survive_a_server_restart(settings):
             assert took < 20, f"back after {took:.1f}s"
         for page in (teacher, cls, observer):
             assert not page.errors, f"{page.name}: {page.errors}"
+
+
+async def test_a_bad_or_expired_link_says_so_and_stops(server):
+    async with chromium() as browser:
+        page = await browser.new_page()
+        expired = server.mint(ROOM, "classroom", CLASS_A[1], ttl=-10)
+        for token, text in (("not-a-token", "链接无效"), (expired, "链接已过期")):
+            await page.goto(f"{server.url}/classroom?token={token}")
+            await page.wait_for_function("window.tongke && window.tongke.state === 'ended'")
+            assert await page.inner_text("#banner .banner-state") == "已结束"
+            notices = await page.inner_text("#notices")
+            assert text in notices and notices.count(text) == 1, notices
+            # it does not keep knocking
+            await asyncio.sleep(2)
+            assert await page.evaluate("window.tongke.session.reconnects") == 0

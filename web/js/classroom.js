@@ -165,6 +165,11 @@ function describeHealth({ loss, rtt, jitter, fps }) {
 async function openDevices() {
   const { camera, mic, problems } = await openCameraAndMic({ width: 320, height: 180, frameRate: 15 });
   for (const text of problems) notify(text, { kind: 'error', ms: 0 });
+  if (session.state === 'ended') { // ended while the browser asked for permission
+    camera?.stop();
+    mic?.stop();
+    return;
+  }
   if (camera) {
     local.camera = camera;
     $('#self-view').append(localPreview(camera, 'camera', session));
@@ -177,4 +182,9 @@ async function openDevices() {
 
 layout();
 applyMute();
+// Ended (bad link, opened elsewhere, lesson over): free the camera for whoever needs it.
+session.on('ended', () => {
+  for (const track of [local.camera, local.mic]) track?.stop();
+});
+
 if (session.start()) openDevices(); // no devices for a link that cannot work

@@ -4,8 +4,9 @@
 import { Session } from './signalling.js';
 import { $, bindBanner, mediaElement, notify } from './ui.js';
 
-// Errors shown elsewhere (the banner) or that a person cannot act on.
-const QUIET_ERRORS = new Set(['unknown_room']);
+// Errors shown elsewhere: in the banner (waiting for the lesson) or in the notice that
+// `ended` brings (a bad or expired link).
+const QUIET_ERRORS = new Set(['unknown_room', 'bad_token', 'expired_token']);
 
 export function startPage({ role, liveText, sessionOptions = {}, extra = {} }) {
   const session = new Session(sessionOptions);

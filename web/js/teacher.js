@@ -95,6 +95,11 @@ $('#end-call').addEventListener('click', () => session.callOn(null));
 async function openDevices() {
   const { camera, mic, problems } = await openCameraAndMic({ width: 1280, height: 720, frameRate: 30 });
   for (const text of problems) notify(text, { kind: 'error', ms: 0 });
+  if (session.state === 'ended') { // ended while the browser asked for permission
+    camera?.stop();
+    mic?.stop();
+    return;
+  }
   const publish = {};
   if (camera) {
     local.camera = camera;
@@ -163,4 +168,9 @@ watchHealth(session, ({ level, text }) => {
 });
 
 renderClasses();
+// Ended (bad link, opened elsewhere, lesson over): free the camera for whoever needs it.
+session.on('ended', () => {
+  for (const track of [local.camera, local.mic, local.screen, ...Object.values(local.layers)]) track?.stop();
+});
+
 if (session.start()) openDevices(); // no devices for a link that cannot work
