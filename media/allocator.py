@@ -26,9 +26,9 @@ class Allocator:
         self._upgrade_ok_since: float | None = None
 
     def allocate(
-        self, budget_bps: float, audio_tracks: int, videos: list[VideoDemand], now: float
+        self, budget_bps: float, audio_bps: float, videos: list[VideoDemand], now: float
     ) -> dict[str, int | None]:
-        budget = budget_bps - audio_tracks * policy.AUDIO_BPS  # audio is never cut
+        budget = budget_bps - audio_bps  # audio is never cut
         ordered = sorted(videos, key=lambda v: v.priority)
         ideal = self._fit(budget, ordered)
         # A new track starts where the estimate says; hysteresis applies to changes only.

@@ -218,13 +218,17 @@ class FrameAssembler:
         self._waiting_keyframe = True
         self._gap_since = None
         self._on_keyframe_needed()
+        head = self._next if self._next is not None else -1
         starts = sorted(
             s
             for s, p in self._packets.items()
-            if p.starts_frame
-            or (
-                (prev := self._packets.get(s - 1)) is not None
-                and (prev.marker or prev.timestamp != p.timestamp)
+            if s > head  # never the frame we are giving up on
+            and (
+                p.starts_frame
+                or (
+                    (prev := self._packets.get(s - 1)) is not None
+                    and (prev.marker or prev.timestamp != p.timestamp)
+                )
             )
         )
         if starts:

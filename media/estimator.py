@@ -3,7 +3,9 @@
 Inputs: REMB (the browser's delay-based estimate), receiver-report loss, RTT (whose rise over
 the path's minimum is the queueing-delay trend) and what we actually sent. Output: `target`.
 The estimate is the least of three caps, as in GCC:
-- REMB, while fresh;
+- REMB, while fresh and while the path shows congestion (loss or a standing queue): on a clean
+  path a REMB only echoes what we chose to send, and following it down would starve a
+  subscriber whose videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
   collapse the rate), cuts above 10%;
 - a delay-based rate: backs off when RTT shows a standing queue.
@@ -34,9 +36,6 @@ class BandwidthEstimator:
 
     def on_remb(self, bps: float, now: float) -> None:
         self._remb, self._remb_at = float(bps), now
-        if self._last_loss_update is None:
-            # The first REMB is a better start than our guess, if it is lower.
-            self._loss_rate = min(self._loss_rate, float(bps))
 
     def on_loss(self, fraction: float, now: float) -> None:
         """Fraction of packets lost (0..1) since the last receiver report."""
@@ -49,9 +48,15 @@ class BandwidthEstimator:
                 self._loss_rate = base * (1 - 0.5 * fraction)
                 self._last_cut = now
         elif fraction < policy.LOSS_INCREASE_MAX and last is not None:
-            grown = self._loss_rate * (1 + policy.LOSS_GROWTH_PER_S) ** min(now - last, 1.0)
-            # On a clean path the receiver's own (delay-based) REMB may lead the way up.
-            self._loss_rate = max(grown, self._remb_cap(now) or 0.0)
+            queue = self.queue_delay
+            clear = fraction == 0 and queue is not None and queue < policy.CLEAR_QUEUE_S
+            growth = policy.CLEAR_GROWTH_PER_S if clear else policy.LOSS_GROWTH_PER_S
+            grown = self._loss_rate * (1 + growth) ** min(now - last, 1.0)
+            # The receiver's own REMB may lead the way up; growth far beyond what we send
+            # proves nothing (an app-limited sender must not bank an estimate it never tried).
+            grown = max(grown, self._fresh_remb(now) or 0.0)
+            ceiling = max(policy.CLEAN_CEILING_BPS, 4 * self.sent_bps)
+            self._loss_rate = max(self._loss_rate, min(grown, ceiling))
         self._loss_rate = self._clamp(self._loss_rate)
 
     def on_rtt(self, rtt: float, now: float) -> None:
@@ -73,18 +78,21 @@ class BandwidthEstimator:
             return None
         return self.rtt - self._min_rtt
 
-    def _remb_cap(self, now: float) -> float | None:
+    @property
+    def congested(self) -> bool:
+        """Loss beyond radio noise, or a queue standing in the path."""
+        queue = self.queue_delay
+        return self.loss >= policy.LOSS_INCREASE_MAX or (
+            queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2
+        )
+
+    def _fresh_remb(self, now: float) -> float | None:
         if self._remb is None or now - self._remb_at > policy.REMB_STALE_S:
             return None
-        clean = self.loss < policy.LOSS_INCREASE_MAX and (
-            self.queue_delay is None or self.queue_delay < policy.QUEUE_DELAY_HIGH / 2
-        )
-        if clean and self._remb >= policy.REMB_ECHO * self.sent_bps:
-            return max(self._remb, policy.REMB_ECHO_PROBE * self.sent_bps)
         return self._remb
 
     def target(self, now: float) -> float:
-        remb = self._remb_cap(now)
+        remb = self._fresh_remb(now) if self.congested else None
         caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
         return self._clamp(min(caps))
 

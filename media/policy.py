@@ -18,20 +18,22 @@ FLOOR_BPS = 100_000  # never estimate below this: audio plus the lowest layer mu
 MAX_BPS = 20_000_000
 LOSS_INCREASE_MAX = 0.02  # below: the loss-based rate grows (GCC)
 LOSS_HOLD_MAX = 0.10  # 2-10%: hold; above: cut by half the loss fraction
-LOSS_GROWTH_PER_S = 0.08
+LOSS_GROWTH_PER_S = 0.12
+# No loss at all and no queue in sight (a school LAN): grow faster, 300 kbps to 1.5 Mbps in ~6 s.
+CLEAR_GROWTH_PER_S = 0.30
+CLEAR_QUEUE_S = 0.02
 LOSS_CUT_MIN_INTERVAL = 0.3  # seconds between loss cuts (an RR reports the same loss for a while)
 QUEUE_DELAY_HIGH = 0.15  # RTT above the path's minimum by this much: a standing queue
 QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
-# A receiver's REMB near our own rate is an echo of what we send, not a limit: on a clean path
-# (no loss, no standing queue) allow this multiple of the sent rate, so the rate can step up.
-REMB_ECHO = 0.9
-REMB_ECHO_PROBE = 1.5
+# On a clean path the loss-based rate grows up to this (enough for 720p plus audio) or 4x what
+# we send, whichever is more: far enough to try the next layer, not to bank fiction.
+CLEAN_CEILING_BPS = 2_000_000
 
 # -- allocation -------------------------------------------------------------------------------
-# One audio track as sent: Opus speech (~32 kbps) twice over (RED), plus 50 packet headers/s.
-AUDIO_BPS = 80_000
+AUDIO_BPS = 40_000  # an Opus track's payload before we have measured it (browser speech)
+RTP_HEADER_BPS = 50 * 40 * 8  # 50 packets/s of RTP, SRTP, UDP and IP headers
 PRIORITY_SLIDES = 0
 PRIORITY_TEACHER = 1
 PRIORITY_OTHER = 2
@@ -57,16 +59,24 @@ HEALTH_WEAK_QUEUE_S = 0.15
 HEALTH_EVERY_S = 2.0
 
 
-def priority(owner_role: str, name: str, called_on: bool) -> tuple[int, bool]:
-    """(priority, pausable) of a video publication for its subscribers.
+def audio_cost(measured_bps: float, red: bool) -> float:
+    """What forwarding one audio track costs: its payload (twice over with RED) plus headers."""
+    payload = measured_bps or AUDIO_BPS
+    return payload * (2 if red else 1) + RTP_HEADER_BPS
+
+
+def priority(owner_role: str, name: str, called_on: bool, viewer_role: str) -> tuple[int, bool]:
+    """(priority, pausable) of a video publication for one subscriber.
 
     The class the teacher calls on is shown to everyone: it ranks with the teacher's camera.
+    The teacher always sees every class (their uplinks are small by design); others may
+    lose thumbnails before the lesson itself suffers.
     """
     if name == "screen":
         return PRIORITY_SLIDES, False
     if owner_role == "teacher" or called_on:
         return PRIORITY_TEACHER, False
-    return PRIORITY_OTHER, True
+    return PRIORITY_OTHER, viewer_role != "teacher"
 
 
 def health(loss: float, estimate_bps: float, queue_s: float, degraded: bool) -> str:

@@ -27,7 +27,7 @@ import aiortc
 import aiortc.codecs
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -217,6 +217,31 @@ def route_through(sender: RTCRtpSender, send: Callable[[bytes], Awaitable[None]]
         transport._tongke_original_send = original
     transport._send_rtp = send
     return original
+
+
+def rebundle(pc: RTCPeerConnection) -> None:
+    """After an answer: move every transceiver onto the BUNDLE transport.
+
+    With aiortc's BALANCED policy a transceiver added while an offer is outstanding borrows
+    the transport of an older one of its kind; when that one is not yet bundled, aiortc drops
+    it at the answer and never moves the newcomer off it: its media goes nowhere.
+    """
+    description = pc.localDescription or pc.remoteDescription
+    if description is None or "a=group:BUNDLE " not in description.sdp:
+        return
+    first_mid = description.sdp.split("a=group:BUNDLE ", 1)[1].split()[0]
+    primary = None
+    for transceiver in pc.getTransceivers():
+        if transceiver.mid == first_mid:
+            primary = transceiver.receiver.transport
+    if primary is None and pc.sctp is not None and pc.sctp.mid == first_mid:
+        primary = pc.sctp.transport
+    if primary is None:
+        return
+    for transceiver in pc.getTransceivers():
+        if transceiver.mid is not None and transceiver.sender.transport is not primary:
+            transceiver.sender.setTransport(primary)
+            transceiver.receiver.setTransport(primary)
 
 
 def sent_counts(sender: RTCRtpSender) -> tuple[int, int]:

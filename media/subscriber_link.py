@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCRtpSender
+from aiortc import RTCRtpSender, RTCRtpTransceiver
 
 from . import policy, rtc_internals
 from .allocator import Allocator, VideoDemand
@@ -27,14 +27,29 @@ TICK_S = 0.25
 
 @dataclass(eq=False)
 class _Track:
-    sender: RTCRtpSender
+    transceiver: RTCRtpTransceiver
     downtrack: DownTrack
     describe: Callable[[], tuple[str, bool]]  # (publisher's role, called on)
 
+    @property
+    def sender(self) -> RTCRtpSender:
+        return self.transceiver.sender
+
+    @property
+    def red(self) -> bool:
+        codec = rtc_internals.negotiated_codec(self.transceiver)
+        return codec is not None and codec.mimeType.lower() == "audio/red"
+
 
 class SubscriberLink:
-    def __init__(self, adaptive: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        adaptive: bool = True,
+        viewer_role: str = "classroom",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.adaptive = adaptive
+        self.viewer_role = viewer_role
         self._clock = clock
         self.estimator = BandwidthEstimator()
         self.allocator = Allocator()
@@ -48,13 +63,14 @@ class SubscriberLink:
     def add(
         self,
         mid: str,
-        sender: RTCRtpSender,
+        transceiver: RTCRtpTransceiver,
         downtrack: DownTrack,
         describe: Callable[[], tuple[str, bool]],
     ) -> None:
         """Start steering one sending transceiver; describe() tells who publishes what it
         carries now: (their role, whether they are called on)."""
-        self._tracks[mid] = _Track(sender, downtrack, describe)
+        self._tracks[mid] = _Track(transceiver, downtrack, describe)
+        sender = transceiver.sender
         ssrc, rtx = rtc_internals.sender_ssrc(sender)
         self._by_ssrc[ssrc] = self._by_ssrc[rtx] = downtrack
         if downtrack.kind == "audio":
@@ -74,11 +90,11 @@ class SubscriberLink:
         now = self._clock()
         if fb.remb_bps is not None:
             self.estimator.on_remb(fb.remb_bps, now)
-        if kind == "video":  # audio's loss says little: few, small packets
-            if fb.loss is not None:
-                self.estimator.on_loss(fb.loss, now)
-            if fb.rtt is not None:
-                self.estimator.on_rtt(fb.rtt, now)
+        # Every stream's report counts: with its videos paused a subscriber reports on audio only.
+        if fb.loss is not None:
+            self.estimator.on_loss(fb.loss, now)
+        if fb.rtt is not None:
+            self.estimator.on_rtt(fb.rtt, now)
 
     def _on_video_dropped(self, ssrc: int) -> None:
         downtrack = self._by_ssrc.get(ssrc)
@@ -107,21 +123,22 @@ class SubscriberLink:
         self._last_sent = (now, sent)
         target = self.estimator.target(now)
         self.nack.set_estimate(target)
-        videos, audio = [], 0
+        videos: list[VideoDemand] = []
+        audio = 0.0
         for mid, track in self._tracks.items():
             publication = track.downtrack.publication
             if publication is None:
                 continue
             if track.downtrack.kind == "audio":
-                audio += 1
+                audio += policy.audio_cost(publication.layers[0].bitrate_bps, track.red)
                 continue
             if not self.adaptive:
                 track.downtrack.set_layer(0)
                 continue
             role, called_on = track.describe()
-            prio, pausable = policy.priority(role, publication.name, called_on)
+            prio, pausable = policy.priority(role, publication.name, called_on, self.viewer_role)
             videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
-        committed = audio * policy.AUDIO_BPS
+        committed = audio
         if self.adaptive:
             chosen = self.allocator.allocate(target, audio, videos, now)
             for video in videos:

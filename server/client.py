@@ -293,6 +293,7 @@ class Participant:
                 if transceiver.mid is not None and transceiver.mid not in self._hooks:
                     self._hook(transceiver)
         await pc.setLocalDescription(await pc.createAnswer())
+        rtc_internals.rebundle(pc)
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         self._rebind(pc, message["tracks"])
         if self.keyframe_watchdog and self._watchdog is None:

@@ -97,7 +97,9 @@ class Room:
     def add_layer(self, participant: Participant, name: str, layer: str, source: Source) -> None:
         publication = participant.publications.get(name)
         if publication is None:
-            publication = Publication(participant.id, name, source.kind, self.ladder)
+            # Server-made layers for the teacher's camera only: class uplinks are small already.
+            ladder = self.ladder and participant.identity.role == "teacher"
+            publication = Publication(participant.id, name, source.kind, ladder)
             participant.publications[name] = publication
         old = publication.set_layer(layer, source)
         if old is not None:

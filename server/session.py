@@ -73,7 +73,7 @@ class Session:
         self.slots: list[Slot] = []
         self._linked: set[str] = set()  # mids the link steers
         self._watched: object | None = None  # the transport whose coming up we wait for
-        self.link = SubscriberLink(adaptive)
+        self.link = SubscriberLink(adaptive, identity.role)
         self._link_task: asyncio.Task[None] | None = None
         self.last_health: dict[str, Any] | None = None
         self._offer_outstanding = False
@@ -388,9 +388,7 @@ class Session:
                 continue
             if mid not in self._linked:
                 self._linked.add(mid)
-                self.link.add(
-                    mid, slot.transceiver.sender, slot.downtrack, partial(self._describe, slot)
-                )
+                self.link.add(mid, slot.transceiver, slot.downtrack, partial(self._describe, slot))
             if publication is None:
                 continue
             owner = self.room.participants.get(publication.participant_id)
@@ -427,6 +425,7 @@ class Session:
             # the offer stays outstanding: a corrected answer may still come
             raise ProtocolError("bad_sdp", "媒体协商失败。", f"bad answer: {exc}") from exc
         self._offer_outstanding = False
+        rtc_internals.rebundle(self.subscribe_pc)
         self._watch_transport()
         self.link.after_negotiation()
         if self._link_task is None:

@@ -11,40 +11,40 @@ UPLINK = VideoDemand("class-a", policy.PRIORITY_OTHER, (200_000, 60_000))
 
 def test_rural_link_gets_the_lowest_camera_layer_and_audio():
     a = Allocator()
-    chosen = a.allocate(300_000, 1, [TEACHER], now=0)
+    chosen = a.allocate(300_000, 80_000, [TEACHER], now=0)
     assert chosen == {"teacher": 2}
 
 
 def test_teacher_camera_is_never_paused_but_uplinks_are():
     a = Allocator()
-    chosen = a.allocate(100_000, 2, [TEACHER, UPLINK], now=0)
+    chosen = a.allocate(100_000, 160_000, [TEACHER, UPLINK], now=0)
     assert chosen == {"teacher": 2, "class-a": None}
 
 
 def test_slides_come_before_the_camera():
     a = Allocator()
-    chosen = a.allocate(600_000, 1, [TEACHER, SLIDES], now=0)
+    chosen = a.allocate(600_000, 80_000, [TEACHER, SLIDES], now=0)
     # slides get their top layer before the camera leaves its lowest
     assert chosen["slides"] == 0 and chosen["teacher"] == 2
 
 
 def test_upgrade_waits_for_sustained_headroom_and_downgrade_is_immediate():
     a = Allocator()
-    assert a.allocate(300_000, 1, [TEACHER], now=0) == {"teacher": 2}
+    assert a.allocate(300_000, 80_000, [TEACHER], now=0) == {"teacher": 2}
     # capacity returns: the 400k layer needs 448k+48k with headroom
-    assert a.allocate(2_000_000, 1, [TEACHER], now=1) == {"teacher": 2}
-    assert a.allocate(2_000_000, 1, [TEACHER], now=2) == {"teacher": 2}
-    assert a.allocate(2_000_000, 1, [TEACHER], now=3.1) == {"teacher": 0}
+    assert a.allocate(2_000_000, 80_000, [TEACHER], now=1) == {"teacher": 2}
+    assert a.allocate(2_000_000, 80_000, [TEACHER], now=2) == {"teacher": 2}
+    assert a.allocate(2_000_000, 80_000, [TEACHER], now=3.1) == {"teacher": 0}
     # capacity falls: down at once
-    assert a.allocate(300_000, 1, [TEACHER], now=3.2) == {"teacher": 2}
+    assert a.allocate(300_000, 80_000, [TEACHER], now=3.2) == {"teacher": 2}
 
 
 def test_flapping_estimate_does_not_flap_layers():
     a = Allocator()
-    a.allocate(300_000, 1, [TEACHER], now=0)
+    a.allocate(300_000, 80_000, [TEACHER], now=0)
     layers = []
     for i in range(40):
         budget = 700_000 if i % 2 else 450_000  # noisy around the 400k layer's need
-        layers.append(a.allocate(budget, 1, [TEACHER], now=i * 0.25)["teacher"])
+        layers.append(a.allocate(budget, 80_000, [TEACHER], now=i * 0.25)["teacher"])
     assert layers.count(1) == 0 or len(set(layers[layers.index(1) :])) <= 2
     assert sum(1 for x, y in zip(layers, layers[1:], strict=False) if x != y) <= 2

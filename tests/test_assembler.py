@@ -174,3 +174,15 @@ def test_red_payload_round_trip_and_malformed_input():
     for bad in (b"", b"\x80\x00", b"\xef\x00\x0f\xff\x6f"):  # cut headers, block too long
         with pytest.raises(ValueError):
             red.parse(bad)
+
+
+def test_giving_up_on_a_frame_with_its_head_present_moves_past_it():
+    a, c = make(max_wait=0.1)
+    seq = feed_frame(a, 0, 0, 1, b"x", 0.0)
+    seq = feed_frame(a, seq, 3000, 1, KEY, 0.0)
+    a.add(seq, 6000, False, DELTA, 0.0, starts_frame=True)  # head of a frame whose tail is lost
+    seq += 2
+    seq = feed_frame(a, seq, 9000, 1, DELTA, 0.05)
+    seq = feed_frame(a, seq, 12000, 1, KEY, 0.3)  # past max_wait: give up on frame 6000
+    seq = feed_frame(a, seq, 15000, 1, DELTA, 0.31)
+    assert [f.timestamp for f in c.frames] == [3000, 12000, 15000]

@@ -41,8 +41,23 @@ def test_floor_and_remb_cap():
     assert est.target(t) == policy.FLOOR_BPS
     est2 = BandwidthEstimator()
     est2.on_remb(150_000, 0)
+    est2.on_loss(0.03, 0)  # congestion: the receiver's REMB binds
     assert est2.target(0) == 150_000
     assert est2.target(policy.REMB_STALE_S + 1) >= 150_000  # a stale REMB caps nothing
+
+
+def test_an_app_limited_sender_is_not_dragged_down_by_remb_echoes():
+    # The allocator paused videos, we send little, the receiver's REMB follows what arrives:
+    # on a clean path that must not pull the estimate down (it would never come back).
+    est = BandwidthEstimator()
+    t = feed(est, 5, loss=0.0, remb=None)
+    before = est.target(t)
+    for _ in range(40):
+        est.on_sent_rate(90_000)
+        est.on_remb(100_000, t)
+        est.on_loss(0.0, t)
+        t += 0.25
+    assert est.target(t) >= before
 
 
 def test_rising_rtt_backs_off_and_recovers():

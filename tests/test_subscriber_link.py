@@ -61,9 +61,10 @@ async def test_feedback_moves_the_teacher_camera_between_layers():
     stats, clock = ForwardStats(), Clock()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     track = DownTrack("video", stats)
-    sender = pc.addTransceiver(track, direction="sendonly").sender
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    sender = transceiver.sender
     link = SubscriberLink(clock=clock)
-    link.add("0", sender, track, lambda: ("teacher", False))
+    link.add("0", transceiver, track, lambda: ("teacher", False))
     track.bind(camera(stats))
 
     async def feed(seconds: float, bps: int, loss: float) -> None:
@@ -90,9 +91,10 @@ async def test_baseline_link_forwards_the_top_layer_whatever_the_feedback():
     stats, clock = ForwardStats(), Clock()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     track = DownTrack("video", stats)
-    sender = pc.addTransceiver(track, direction="sendonly").sender
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    sender = transceiver.sender
     link = SubscriberLink(adaptive=False, clock=clock)
-    link.add("0", sender, track, lambda: ("teacher", False))
+    link.add("0", transceiver, track, lambda: ("teacher", False))
     track.bind(camera(stats))
     await sender._handle_rtcp_packet(remb(sender, 200_000))
     link.tick(clock.t)
