@@ -22,9 +22,7 @@ async def test_receiver_hook_replaces_jitter_buffer_and_refuses_a_started_receiv
     transceiver = pc.addTransceiver("video", direction="recvonly")
     receiver = transceiver.receiver
     rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
-    assert isinstance(
-        receiver._RTCRtpReceiver__jitter_buffer, rtc_internals._AssemblerBuffer
-    )
+    assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, rtc_internals._AssemblerBuffer)
     receiver._RTCRtpReceiver__decoder_thread = object()  # as if receive() had run
     with pytest.raises(rtc_internals.IncompatibleAiortc):
         rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
