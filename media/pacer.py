@@ -65,14 +65,22 @@ class Pacer:
         return sum(len(p) for p in self._audio) + sum(len(p) for _, p in self._video)
 
     async def send(self, data: bytes) -> None:
-        """Stands in for the transport's send: RTCP passes, RTP is paced."""
-        if is_rtcp(data) or self._closed:
-            await self._send(data)
+        """Stands in for the transport's send: RTCP passes, RTP is paced.
+
+        Per packet on the hot path: the common case is one clock read and one await.
+        """
+        sink = self._sink
+        if sink is None:
+            return
+        if is_rtcp(data):
+            await sink(data)
             return
         now = time.monotonic()
-        if not self._audio and not self._video and now >= self._next_send:
+        if now >= self._next_send and not self._audio and not self._video:
             self._spend(len(data), now)
-            await self._send(data)
+            await sink(data)
+            return
+        if self._closed:
             return
         if rtp_ssrc(data) in self.audio_ssrcs:
             self._audio.append(data)
