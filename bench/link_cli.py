@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 from pathlib import Path
 
 
@@ -20,6 +21,9 @@ def add_parser(bench_sub: argparse._SubParsersAction) -> None:
                    help="classroom keeps media/assembler.py as it is (default: browser-like)")
     p.add_argument("--experiment", action="append", default=[], choices=("nack-bank",),
                    help="run the SFU with a suggested fix applied (bench/sfu_probe.py)")
+    p.add_argument("--min-source-fps", type=float, default=25.0,
+                   help="re-run (twice at most) a run whose publisher fell below this frame "
+                   "rate: other work on the machine starved it")
     p.add_argument("--only", choices=("ours", "baseline"), help="run one mode only")
     p.add_argument("--out", type=Path, help="keep plots, per-frame and per-packet logs here")
     p.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -27,6 +31,11 @@ def add_parser(bench_sub: argparse._SubParsersAction) -> None:
 
 def run_link_cli(args: argparse.Namespace) -> int:
     from .link import DEFAULT_SECONDS, run_link_bench
+
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt  # `with Link` then ends the run's processes and namespaces
+
+    signal.signal(signal.SIGTERM, on_term)
 
     if not args.json:
         logging.getLogger("bench.link").setLevel(logging.INFO)
@@ -36,6 +45,7 @@ def run_link_cli(args: argparse.Namespace) -> int:
     result = run_link_bench(
         args.scenario, seconds, args.seeds, args.out, args.layers, args.stock_assembler,
         tuple(args.experiment), (args.only,) if args.only else ("ours", "baseline"),
+        args.min_source_fps,
     )
     print(json.dumps(result, ensure_ascii=False))
     return 0

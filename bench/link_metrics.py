@@ -157,12 +157,18 @@ def measure(logs: RunLogs) -> dict[str, Any]:
     if logs.fall is not None and logs.rise is not None:
         q, q_ok = recovery_queue(logs.packets, logs.fall, min(logs.rise, lw1))
         r, r_ok = recovery_rate(logs.packets, logs.fall, logs.rise, lw1)
+        pre_start = max(0.0, logs.fall - PRE_S)
+        pre = delivered_rate(logs.packets, pre_start, logs.fall)
+        pre_cap = logs.packets.capacity_bits("ab", pre_start, logs.fall) / (logs.fall - pre_start)
         out |= {"recovery_queue_s": q, "queue_recovered": q_ok,
-                "recovery_rate_s": r, "rate_recovered": r_ok}
+                "recovery_rate_s": r, "rate_recovered": r_ok,
+                # A sender that never used the capacity "recovers" at once: say what it used.
+                "rate_before_fall_kbps": round(pre / 1000),
+                "used_before_fall": round(pre / pre_cap, 3) if pre_cap else None}
     out["server_view"] = server_view(rec.get("link", []), (w0, w1))
     if logs.sfu_events is not None:
         out["sfu_events"] = sfu_events(logs.sfu_events, (w0, w1))
-    out["receiver_side"] = receiver_side(rec, (w0, w1))
+    out["receiver_side"] = receiver_side(rec, (w0, w1), freezes)
     return out
 
 
@@ -188,29 +194,42 @@ def sfu_events(events: list[list[Any]], window: tuple[float, float]) -> dict[str
     return dict(sorted(counts.items()))
 
 
-def receiver_side(rec: dict[str, Any], window: tuple[float, float]) -> dict[str, Any]:
-    """What the classroom's own receive path did: packets, holes, duplicates."""
+def receiver_side(
+    rec: dict[str, Any], window: tuple[float, float], freezes: list[tuple[float, float]]
+) -> dict[str, Any]:
+    """What the classroom's own receive path saw: packets, holes, duplicates, and how much of
+    the frozen time followed a video packet that never arrived (not even retransmitted)."""
     pkts = [p for p in rec.get("video_packets", []) if window[0] <= p[0] <= window[1]]
     if not pkts:
         return {}
-    seqs: dict[int, int] = {}
-    base, last = None, None
+    first_seen: dict[int, float] = {}
+    dups = 0
+    unwrapped, last = 0, None
     for p in pkts:  # unwrap 16-bit sequence numbers
-        s = p[1]
         if last is not None:
-            d = (s - last) & 0xFFFF
-            base = base + (d - 0x10000 if d >= 0x8000 else d)
+            d = (p[1] - last) & 0xFFFF
+            unwrapped += d - 0x10000 if d >= 0x8000 else d
+        last = p[1]
+        if unwrapped in first_seen:
+            dups += 1
         else:
-            base = s
-        last = s
-        seqs[base] = seqs.get(base, 0) + 1
-    lo, hi = min(seqs), max(seqs)
-    missing = sum(1 for s in range(lo, hi + 1) if s not in seqs)
+            first_seen[unwrapped] = p[0]
+    seqs = sorted(first_seen)
+    noticed = []  # when each never-arrived packet's gap showed: the next one's arrival
+    later = None
+    for s in range(seqs[-1], seqs[0] - 1, -1):
+        if s in first_seen:
+            later = first_seen[s]
+        elif later is not None:
+            noticed.append(later)
+    frozen = sum(b - a for a, b in freezes)
+    after_loss = sum(b - a for a, b in freezes if any(a - 1.0 <= t <= b for t in noticed))
     return {
         "video_packets": len(pkts),
-        "never_arrived": missing,
-        "duplicates": sum(n - 1 for n in seqs.values()),
+        "never_arrived": len(noticed),
+        "duplicates": dups,
         "frames_emitted": sum(1 for f in rec["video_bytes"] if window[0] <= f[0] <= window[1]),
+        "frozen_after_lost_packet_pct": round(100 * after_loss / frozen, 1) if frozen else None,
     }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench.link import _config, _stop, _wait_for
+from bench.link import stop_process, wait_until, write_config
 from bench.link_metrics import RunLogs, measure, read_captures
 from bench.netlab import Link, netns
 from bench.netlab.spec import scenario
@@ -51,36 +51,89 @@ def lesson(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
 
         def start(ns: str, argv: list[str], name: str) -> subprocess.Popen[Any]:
             log = (tmp_path / f"{name}.log").open("wb")
-            p = link.popen_in(ns, argv, cwd=ROOT, env=env, stdout=log,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            p = link.popen_in(
+                ns,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
             log.close()
             procs.append(p)
             return p
 
-        cfg = _config(tmp_path, secret, adaptive=True, ladder=True, addr=link.addr_a)
+        cfg = write_config(tmp_path, secret, adaptive=True, ladder=True, addr=link.addr_a)
         events = tmp_path / "sfu-events.json"
-        start("a", [PY, "-m", "bench.sfu_probe", "--events", str(events), "--",
-                    "--config", str(cfg), "serve"], "sfu")
+        start(
+            "a",
+            [
+                PY,
+                "-m",
+                "bench.sfu_probe",
+                "--events",
+                str(events),
+                "--",
+                "--config",
+                str(cfg),
+                "serve",
+            ],
+            "sfu",
+        )
         pub_log = tmp_path / "publisher.log"
-        start("a", [
-            PY, "-m", "bench.link_publisher", "--url", f"http://127.0.0.1:{PORT}",
-            "--token", issuer.mint(ROOM, "teacher", "主讲教师", "teacher"),
-            "--observer-token", issuer.mint(ROOM, "observer", "巡课"),
-            "--seconds", str(LESSON_S + 40), "--frames", str(frames), "--health", str(health),
-        ], "publisher")
-        _wait_for(lambda: pub_log.exists() and b"published" in pub_log.read_bytes(),
-                  45, "publisher", procs)
+        start(
+            "a",
+            [
+                PY,
+                "-m",
+                "bench.link_publisher",
+                "--url",
+                f"http://127.0.0.1:{PORT}",
+                "--token",
+                issuer.mint(ROOM, "teacher", "主讲教师", "teacher"),
+                "--observer-token",
+                issuer.mint(ROOM, "observer", "巡课"),
+                "--seconds",
+                str(LESSON_S + 40),
+                "--frames",
+                str(frames),
+                "--health",
+                str(health),
+            ],
+            "publisher",
+        )
+        wait_until(
+            lambda: pub_log.exists() and b"published" in pub_log.read_bytes(),
+            45,
+            "publisher",
+            procs,
+        )
         watchers = {}
         for name, ns, host in (("slow", "b", link.addr_a), ("fast", "a", "127.0.0.1")):
-            watchers[name] = start(ns, [
-                PY, "-m", "bench.link_receiver", "--url", f"http://{host}:{PORT}",
-                "--token", issuer.mint(ROOM, "classroom", f"{name}班", name),
-                "--seconds", str(LESSON_S), "--frames", str(frames), "--out", str(out[name]),
-            ], name)
+            watchers[name] = start(
+                ns,
+                [
+                    PY,
+                    "-m",
+                    "bench.link_receiver",
+                    "--url",
+                    f"http://{host}:{PORT}",
+                    "--token",
+                    issuer.mint(ROOM, "classroom", f"{name}班", name),
+                    "--seconds",
+                    str(LESSON_S),
+                    "--frames",
+                    str(frames),
+                    "--out",
+                    str(out[name]),
+                ],
+                name,
+            )
         for p in watchers.values():
             p.wait(timeout=LESSON_S + 40)
         for p in reversed(procs):
-            _stop(p)
+            stop_process(p)
     assert link.log is not None and link.t0 is not None
 
     # The server's own view of each classroom's link, as staff see it (GET /api/rooms).
@@ -95,8 +148,14 @@ def lesson(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     for name in ("slow", "fast"):
         received = json.loads(out[name].read_text())
         window = (received["joined_mono"] + SETTLE_S, received["joined_mono"] + LESSON_S)
-        logs = RunLogs(received, read_captures(frames), link.log, link.t0, window,
-                       sfu_events=json.loads(events.read_text()))
+        logs = RunLogs(
+            received,
+            read_captures(frames),
+            link.log,
+            link.t0,
+            window,
+            sfu_events=json.loads(events.read_text()),
+        )
         result[name] = measure(logs)
         late = [h for h in polls[name] if h["mono"] >= window[0]]
         result[name]["layers_seen"] = sorted({str(v) for h in late for v in h["layers"].values()})
@@ -131,14 +190,8 @@ def test_slow_classroom_does_not_hold_back_the_fast_one(lesson):
     assert fast["delay_ms_p95"] is not None and fast["delay_ms_p95"] < 600, fast
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no bandwidth probing: a subscriber starts on the lowest layer and an echo REMB "
-    "(the receiver reports about what it gets) caps the estimate there, even on a clean "
-    "loopback (media/estimator.py _remb_cap; see BENCHMARKS.md, rural link). Remove this "
-    "marker once the estimator or allocator probes upward.",
-)
 def test_fast_classroom_gets_the_top_layer(lesson):
+    """A subscriber starts on the lowest layer; on a clean path it must climb to the top."""
     fast = lesson["fast"]
     assert fast["layers_seen"] == ["h"], fast
     assert fast["resolution_share"].get("720p", 0) >= 0.9, fast
