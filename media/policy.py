@@ -45,7 +45,7 @@ DOWNGRADE_MARGIN = 1.0  # switch down as soon as the current layers no longer fi
 CAMERA_LAYERS_BPS = (1_200_000, 400_000, 120_000)
 
 # -- sending ----------------------------------------------------------------------------------
-PACING_FACTOR = 1.5  # pace at this multiple of the estimate: bursts spread, average unchanged
+PACING_FACTOR = 2.5  # pace at this multiple of the estimate (as libwebrtc): bursts spread
 PACER_MAX_QUEUE_S = 0.5  # video packets older than this in our queue are dropped
 NACK_MAX_RESENDS = 2  # per packet
 NACK_BUDGET_SHARE = 0.15  # retransmissions may use at most this share of the estimate
