@@ -202,6 +202,7 @@ def run_once(
         # Other work on this 2-core machine shows in every figure: keep the load with them.
         metrics["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         metrics["commit"] = commit
+        metrics["link_t0_mono"] = t0  # receiver/publisher times minus this = link time
         series = timeline(logs)
         (run_dir / "timeline.json").write_text(json.dumps(series))
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))

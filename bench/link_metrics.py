@@ -80,9 +80,12 @@ def recovery_queue(log: PacketLog, fall: float, until: float) -> tuple[float, bo
     bins = np.arange(fall, until, QBIN_S)
     high = []
     for b in bins:
-        sel = (a["t"] >= b) & (a["t"] < b + QBIN_S) & (a["status"] != DROPPED)
-        q = a["q"][sel]
-        high.append(bool(len(q)) and float(np.percentile(q, 95)) >= QUEUE_OK_S)
+        sel = (a["t"] >= b) & (a["t"] < b + QBIN_S)
+        accepted = sel & (a["status"] != DROPPED)
+        q = a["q"][accepted]
+        # A bin whose arrivals were dropped had a full queue; one with no arrivals, none.
+        full = bool((sel & (a["status"] == DROPPED)).any())
+        high.append(full or (bool(len(q)) and float(np.percentile(q, 95)) >= QUEUE_OK_S))
     hold = int(round(HOLD_S / QBIN_S))
     for i in range(len(bins) - hold + 1):
         if not any(high[i : i + hold]):

@@ -155,11 +155,12 @@ def log_video_packets(recorder: Recorder) -> None:
 
 def browser_like_assembler() -> None:
     """Make the receive-side assembler (media/assembler.py) behave like a browser's frame
-    buffer in two places where it does not (both reported to its owner, with reproductions):
+    buffer in two places where it did not (both reported to its owner, with reproductions):
 
-    1. `_skip` resumes at the first frame start it holds, which is the very frame it gives up
-       on when that frame lost a middle packet: it never emits again (a permanent freeze).
-       Here it resumes after that frame.
+    1. `_skip` resumed at the first frame start it held, which is the very frame it gives up
+       on when that frame lost a middle packet: it never emitted again (a permanent freeze).
+       Here it resumes after that frame. (Fixed the same way upstream in 5b1a9df; this copy
+       only matters when measuring older commits.)
     2. While it waits for a keyframe it still crawls hole by hole (max_wait per lost packet, in
        series), so a complete keyframe it already holds is shown seconds late. Here it jumps to
        the newest complete keyframe at once, as a browser's frame buffer does.
