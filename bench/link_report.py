@@ -1,6 +1,7 @@
 """Markdown table of `tongke bench link` results (the JSON it prints), for BENCHMARKS.md.
 
     python -m bench.link_report rural.json drop.json dip.json
+    python -m bench.link_report --combined rural.json drop.json dip.json
 """
 
 from __future__ import annotations
@@ -59,8 +60,24 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def combined(results: list[dict[str, Any]]) -> str:
+    """One table, a column per scenario and mode (ours, baseline)."""
+    cols = [(r, mode) for r in results for mode in ("ours", "baseline") if r.get(mode)]
+    head = " | ".join(f"{r['scenario']} {mode}" for r, mode in cols)
+    lines = [f"| metric | {head} |", "| --- |" + " --- |" * len(cols)]
+    for key, label in ROWS:
+        if any(key in r[mode] for r, mode in cols):
+            cells = " | ".join(_fmt(r[mode].get(key)) for r, mode in cols)
+            lines.append(f"| {label} | {cells} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
-    for path in argv if argv is not None else sys.argv[1:]:
+    args = argv if argv is not None else sys.argv[1:]
+    if args[:1] == ["--combined"]:
+        print(combined([json.loads(Path(p).read_text()) for p in args[1:]]))
+        return
+    for path in args:
         print(table(json.loads(Path(path).read_text())))
         print()
 
