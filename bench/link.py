@@ -123,7 +123,6 @@ def _health_polls(path: Path) -> list[dict[str, Any]]:
 
 def run_once(
     name: str, seed: int, mode: str, seconds: float, run_dir: Path, layers: int = 1,
-    stock_assembler: bool = False, experiments: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One run: returns its metrics (and leaves its logs and plot in run_dir)."""
     adaptive, ladder = MODES[mode]
@@ -154,8 +153,7 @@ def run_once(
                 procs.append(p)
                 return p
 
-            tries = [a for e in experiments for a in ("--experiment", e)]
-            start("a", [py, "-m", "bench.sfu_probe", "--events", str(events), *tries, "--",
+            start("a", [py, "-m", "bench.sfu_probe", "--events", str(events), "--",
                   "--config", str(cfg), "serve"], "sfu.log")
             pub_log = run_dir / "publisher.log"
             start("a", [
@@ -177,7 +175,6 @@ def run_once(
                 py, "-m", "bench.link_receiver", "--url", f"http://{link.addr_a}:{PORT}",
                 "--token", issuer.mint(ROOM, "classroom", "烈山湖学校七(1)班", "class1"),
                 "--seconds", str(seconds + 1), "--frames", str(frames), "--out", str(received),
-                *(["--stock-assembler"] if stock_assembler else []),
             ], "receiver.log")
             try:
                 receiver.wait(timeout=seconds + 60)
@@ -253,7 +250,6 @@ def check_targets(name: str, ours: dict[str, Any]) -> dict[str, Any]:
 
 def run_link_bench(
     name: str, seconds: float, seeds: int, out: Path | None, layers: int = 1,
-    stock_assembler: bool = False, experiments: tuple[str, ...] = (),
     modes: tuple[str, ...] = tuple(MODES), min_source_fps: float = 0.0,
 ) -> dict[str, Any]:
     keep = out is not None
@@ -266,9 +262,7 @@ def run_link_bench(
                 starved: list[dict[str, Any]] = []
                 for _ in range(1 + RETRIES):
                     log.info("run %s %s seed %d (%.0f s)", name, mode, seed, seconds)
-                    metrics = run_once(
-                        name, seed, mode, seconds, run_dir, layers, stock_assembler, experiments
-                    )
+                    metrics = run_once(name, seed, mode, seconds, run_dir, layers)
                     if metrics["fps_sent"] >= min_source_fps:
                         break
                     log.warning("publisher starved (%.1f fps, load %s): again",
@@ -287,8 +281,6 @@ def run_link_bench(
         "seconds": seconds,
         "seeds": seeds,
         "publisher": f"{'3 layers' if layers == 3 else '1 layer'} 720p VP8 1.2 Mbps + Opus 32k",
-        "receiver": "stock assembler" if stock_assembler else "browser-like assembler",
-        "experiments": list(experiments),
         "ours": ours,
         "baseline": median_of(runs["baseline"]) if runs.get("baseline") else {},
         "targets": check_targets(name, ours),

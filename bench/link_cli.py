@@ -17,10 +17,6 @@ def add_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--layers", type=int, choices=(1, 3), default=1,
                    help="publisher camera layers (1: ours uses the server ladder)")
-    p.add_argument("--stock-assembler", action="store_true",
-                   help="classroom keeps media/assembler.py as it is (default: browser-like)")
-    p.add_argument("--experiment", action="append", default=[], choices=("nack-bank",),
-                   help="run the SFU with a suggested fix applied (bench/sfu_probe.py)")
     p.add_argument("--min-source-fps", type=float, default=25.0,
                    help="re-run (twice at most) a run whose publisher fell below this frame "
                    "rate: other work on the machine starved it")
@@ -43,8 +39,8 @@ def run_link_cli(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     seconds = args.seconds or DEFAULT_SECONDS[args.scenario]
     result = run_link_bench(
-        args.scenario, seconds, args.seeds, args.out, args.layers, args.stock_assembler,
-        tuple(args.experiment), (args.only,) if args.only else ("ours", "baseline"),
+        args.scenario, seconds, args.seeds, args.out, args.layers,
+        (args.only,) if args.only else ("ours", "baseline"),
         args.min_source_fps,
     )
     print(json.dumps(result, ensure_ascii=False))

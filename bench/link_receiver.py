@@ -27,8 +27,7 @@ import av
 import numpy as np
 
 from media import rtc_internals
-from media.assembler import FrameAssembler
-from media.frames import EncodedFrame, is_keyframe
+from media.frames import EncodedFrame
 from media.synthetic import read_frame_id
 from server.client import Participant, RemoteTrack
 
@@ -153,77 +152,6 @@ def log_video_packets(recorder: Recorder) -> None:
     rtc_internals._AssemblerBuffer.add = logged  # type: ignore[method-assign]
 
 
-def browser_like_assembler() -> None:
-    """Make the receive-side assembler (media/assembler.py) behave like a browser's frame
-    buffer in two places where it did not (both reported to its owner, with reproductions):
-
-    1. `_skip` resumed at the first frame start it held, which is the very frame it gives up
-       on when that frame lost a middle packet: it never emitted again (a permanent freeze).
-       Here it resumes after that frame. (Fixed the same way upstream in 5b1a9df; this copy
-       only matters when measuring older commits.)
-    2. While it waits for a keyframe it still crawls hole by hole (max_wait per lost packet, in
-       series), so a complete keyframe it already holds is shown seconds late. Here it jumps to
-       the newest complete keyframe at once, as a browser's frame buffer does.
-
-    The benchmark judges the SFU's delivery, so its classroom receives as a browser would;
-    `--stock-assembler` measures the assembler as it is.
-    """
-    drain = FrameAssembler._drain
-
-    def skip(self: FrameAssembler, now: float) -> None:
-        self._waiting_keyframe = True
-        self._gap_since = None
-        self._on_keyframe_needed()
-        after = -1 if self._next is None else self._next
-        starts = sorted(s for s in self._packets if s > after and _starts(self, s))
-        if starts:
-            self._next = starts[0]
-            self._drop_before(self._next)
-            self._drain(now)
-        else:
-            self._packets.clear()
-            self._next = None
-
-    def drain_to_keyframe(self: FrameAssembler, now: float) -> None:
-        drain(self, now)
-        if self._waiting_keyframe and self._next is not None and self._packets:
-            key = _complete_keyframe(self)
-            if key is not None and key > self._next:
-                self._next = key
-                self._drop_before(key)
-                self._gap_since = None
-                drain(self, now)
-
-    FrameAssembler._skip = skip  # type: ignore[method-assign]
-    FrameAssembler._drain = drain_to_keyframe  # type: ignore[method-assign]
-
-
-def _starts(a: FrameAssembler, seq: int) -> bool:
-    p = a._packets[seq]
-    prev = a._packets.get(seq - 1)
-    return p.starts_frame or (
-        prev is not None and (prev.marker or prev.timestamp != p.timestamp)
-    )
-
-
-def _complete_keyframe(a: FrameAssembler) -> int | None:
-    """First sequence number of the newest complete keyframe held, if any."""
-    found = None
-    for seq in sorted(a._packets):
-        if not _starts(a, seq):
-            continue
-        first = a._packets[seq]
-        end, data = seq, []
-        while (p := a._packets.get(end)) is not None and p.timestamp == first.timestamp:
-            data.append(p.data)
-            if p.marker:
-                if is_keyframe(a.codec, b"".join(data)):
-                    found = seq
-                break
-            end += 1
-    return found
-
-
 async def sample_assemblers(participant: Participant, recorder: Recorder) -> None:
     """Every ASSEMBLER_EVERY_S: where each video assembler stands (waiting for a keyframe,
     holding packets behind a gap): the receive side's share of a freeze."""
@@ -244,8 +172,6 @@ async def sample_assemblers(participant: Participant, recorder: Recorder) -> Non
 async def run(args: argparse.Namespace) -> None:
     recorder = Recorder(args.frames)
     log_video_packets(recorder)
-    if not args.stock_assembler:
-        browser_like_assembler()
     participant = Participant(encoded=True)
     participant.on_encoded_frame.append(recorder.on_frame)
     participant.on_message.append(recorder.on_message)
@@ -271,8 +197,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--frames", required=True, help="the publisher's frames file")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--stock-assembler", action="store_true",
-                        help="media/assembler.py as it is (see browser_like_assembler)")
     asyncio.run(run(parser.parse_args(argv)))
 
 

@@ -105,51 +105,19 @@ def install() -> None:
 
     allow = pacer.NackBudget.allow
 
-    def nack(self: pacer.NackBudget, seq: int, now: float | None = None) -> bool:
-        ok = allow(self, seq, now)
-        _note("nack", [seq, ok])
+    def nack(self: pacer.NackBudget, key, now: float | None = None) -> bool:  # noqa: ANN001
+        ok = allow(self, key, now)
+        _note("nack", [key[1] if isinstance(key, tuple) else key, ok])
         return ok
 
     pacer.NackBudget.allow = nack  # type: ignore[method-assign]
 
 
-def nack_bank_fix() -> None:
-    """Experiment (not the product): NackBudget banks a quarter second of its rate, which
-    under a 256 kbps estimate is less than its ASSUMED_PACKET_BYTES, so it refuses every NACK.
-    Bank at least two packets, to measure what fixing that gives."""
-
-    def allow(self: pacer.NackBudget, seq: int, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        bank = max(self.rate_bps / 32, 2 * self.ASSUMED_PACKET_BYTES)
-        earned = bank if self._last is None else (now - self._last) * self.rate_bps / 8
-        self._tokens = min(self._tokens + earned, bank)
-        self._last = now
-        count = self._resends.get(seq, 0)
-        if count >= pacer.policy.NACK_MAX_RESENDS or self._tokens < self.ASSUMED_PACKET_BYTES:
-            self.refused += 1
-            return False
-        if len(self._resends) > 4096:
-            self._resends.clear()
-        self._resends[seq] = count + 1
-        self._tokens -= self.ASSUMED_PACKET_BYTES
-        self.granted += 1
-        return True
-
-    pacer.NackBudget.allow = allow  # type: ignore[method-assign]
-
-
-EXPERIMENTS = {"nack-bank": nack_bank_fix}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.sfu_probe")
     parser.add_argument("--events", type=Path, required=True)
-    parser.add_argument("--experiment", action="append", default=[], choices=EXPERIMENTS,
-                        help="apply a suggested fix, to measure it (never for reported figures)")
     parser.add_argument("serve_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    for name in args.experiment:
-        EXPERIMENTS[name]()
     install()
 
     def dump() -> None:

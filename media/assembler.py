@@ -3,9 +3,12 @@
 Replaces aiortc's packet-count jitter buffer for forwarded streams. Policy:
 - emit a video frame as soon as its marker packet and every packet before it are here
   (no waiting for the next frame, unlike aiortc's buffer);
-- wait for a missing packet at most `max_wait` seconds (NACK gets its chance), then give up:
-  skip ahead, forward nothing until the next keyframe and ask for one. A packet lost twice must
-  cost one keyframe interval, not seconds of freeze for every subscriber;
+- wait for a missing packet at most `max_wait` seconds (NACK gets its chance: at least two
+  round trips, measured from NACK to retransmission), then give up: skip ahead, forward
+  nothing until the next keyframe and ask for one. A packet lost twice must cost one keyframe
+  interval, not seconds of freeze for every subscriber;
+- while waiting for a keyframe, jump to the newest complete keyframe already held (as a
+  browser's frame buffer does) instead of crawling hole by hole;
 - audio packets are frames of their own and go out at once; a late one is dropped.
 """
 
@@ -18,8 +21,9 @@ from . import red
 from .frames import EncodedFrame, is_keyframe
 
 MAX_STORED_PACKETS = 2048  # bounds memory whatever the sender does
-NACK_RETRY_S = 0.08  # ask again for a packet still missing after this long ...
+NACK_RETRY_S = 0.08  # ask again for a packet still missing after this long (or 1.2 RTT) ...
 NACK_MAX_TRIES = 3  # ... at most this many times (aiortc asks once, when the gap appears)
+RTT_WAITS = 2.5  # wait for a missing packet at least this many measured round trips
 
 
 @dataclass(slots=True)
@@ -73,6 +77,7 @@ class FrameAssembler:
         self._gap_since: float | None = None
         self._highest = -1
         self._nacked: dict[int, tuple[float, int]] = {}  # seq -> (last asked, times)
+        self.rtt: float | None = None  # NACK to retransmission, smoothed
         self.frames_out = 0
         self.frames_skipped = 0
         self.frames_recovered = 0  # audio frames rebuilt from redundancy (RED)
@@ -95,6 +100,10 @@ class FrameAssembler:
             return  # already emitted or skipped: a late retransmission
         if seq in self._packets:
             return
+        asked = self._nacked.pop(seq, None)
+        if asked is not None and asked[1] == 1:  # a first NACK's answer: one round trip
+            sample = now - asked[0]
+            self.rtt = sample if self.rtt is None else 0.8 * self.rtt + 0.2 * sample
         self._packets[seq] = _Packet(timestamp, marker, data, now, starts_frame)
         self._highest = max(self._highest, seq)
         if self._next is None:
@@ -118,13 +127,24 @@ class FrameAssembler:
             if seq in self._packets:
                 continue
             asked, times = self._nacked.get(seq, (now, 0))
-            if times == 0 or (now - asked >= NACK_RETRY_S and times < NACK_MAX_TRIES):
+            if times == 0 or (now - asked >= self._retry_after and times < NACK_MAX_TRIES):
                 if times:  # times == 0: aiortc's own first NACK just went out
                     due.append(seq & 0xFFFF)
                 self._nacked[seq] = (now, times + 1)
         for seq in [s for s in self._nacked if s < self._next]:
             del self._nacked[seq]
         return due
+
+    @property
+    def _retry_after(self) -> float:
+        return max(NACK_RETRY_S, 1.2 * self.rtt) if self.rtt is not None else NACK_RETRY_S
+
+    @property
+    def max_wait(self) -> float:
+        """How long a hole may hold frames back before we give up on it."""
+        if self.rtt is None:
+            return self._max_wait
+        return max(self._max_wait, RTT_WAITS * self.rtt)
 
     def _add_audio(self, seq: int, timestamp: int, data: bytes, now: float) -> None:
         if self._next is not None and seq < self._next:
@@ -178,10 +198,41 @@ class FrameAssembler:
         if holes:
             if self._gap_since is None:
                 self._gap_since = now
-            elif now - self._gap_since > self._max_wait:
+            elif now - self._gap_since > self.max_wait:
                 self._skip(now)
         else:
             self._gap_since = None
+        if self._waiting_keyframe and self._packets and self._next is not None:
+            key = self._newest_complete_keyframe()
+            if key is not None and key > self._next:
+                self._next = key
+                self._drop_before(key)
+                self._gap_since = None
+                self._drain(now)
+
+    def _is_start(self, seq: int) -> bool:
+        packet = self._packets[seq]
+        prev = self._packets.get(seq - 1)
+        return packet.starts_frame or (
+            prev is not None and (prev.marker or prev.timestamp != packet.timestamp)
+        )
+
+    def _newest_complete_keyframe(self) -> int | None:
+        """First sequence number of the newest complete keyframe held, if any."""
+        found = None
+        for seq in sorted(self._packets):
+            if not self._is_start(seq):
+                continue
+            first = self._packets[seq]
+            end, parts = seq, []
+            while (p := self._packets.get(end)) is not None and p.timestamp == first.timestamp:
+                parts.append(p.data)
+                if p.marker:
+                    if is_keyframe(self.codec, b"".join(parts)):
+                        found = seq
+                    break
+                end += 1
+        return found
 
     def _complete_frame_end(self) -> int | None:
         assert self._next is not None
@@ -219,18 +270,8 @@ class FrameAssembler:
         self._gap_since = None
         self._on_keyframe_needed()
         head = self._next if self._next is not None else -1
-        starts = sorted(
-            s
-            for s, p in self._packets.items()
-            if s > head  # never the frame we are giving up on
-            and (
-                p.starts_frame
-                or (
-                    (prev := self._packets.get(s - 1)) is not None
-                    and (prev.marker or prev.timestamp != p.timestamp)
-                )
-            )
-        )
+        # never the frame we are giving up on
+        starts = sorted(s for s in self._packets if s > head and self._is_start(s))
         if starts:
             self._next = starts[0]
             self._drop_before(self._next)

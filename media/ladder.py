@@ -22,20 +22,26 @@ from .source import Source
 
 log = logging.getLogger(__name__)
 
-# (layer name, width, height); bitrates from the policy's camera ladder.
-RUNGS = (("m", 640, 360), ("l", 320, 180))
 MAX_PENDING = 8  # frames (~0.25 s) waiting for the worker; beyond: skip to a keyframe
 
 
 class _Rung:
-    def __init__(self, name: str, width: int, height: int, bitrate: int) -> None:
+    def __init__(self, name: str, width: int, height: int, bitrate: int, fps: int) -> None:
         self.name, self.width, self.height, self.bitrate = name, width, height, bitrate
+        self.fps = fps
         self.encoder: av.VideoCodecContext | None = None
         self.force_keyframe = True
+        self._last_pts: int | None = None
 
     def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
+        # A lower frame rate than the publisher's: skip frames that come too soon.
+        pts = int(frame.pts or 0)
+        if not self.force_keyframe and self._last_pts is not None:
+            if (pts - self._last_pts) % (1 << 32) < 0.8 * VIDEO_CLOCK / self.fps:
+                return []
+        self._last_pts = pts
         if self.encoder is None:
-            self.encoder = _vp8_encoder(self.width, self.height, self.bitrate)
+            self.encoder = _vp8_encoder(self.width, self.height, self.bitrate, self.fps)
         scaled = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         scaled.pts = frame.pts
         scaled.time_base = frame.time_base
@@ -45,11 +51,11 @@ class _Rung:
         return list(self.encoder.encode(scaled))
 
 
-def _vp8_encoder(width: int, height: int, bitrate: int) -> av.VideoCodecContext:
+def _vp8_encoder(width: int, height: int, bitrate: int, fps: int) -> av.VideoCodecContext:
     ctx = av.CodecContext.create("libvpx", "w")
     ctx.width, ctx.height, ctx.pix_fmt, ctx.bit_rate = width, height, "yuv420p", bitrate
     ctx.time_base = Fraction(1, VIDEO_CLOCK)
-    ctx.framerate = Fraction(30, 1)
+    ctx.framerate = Fraction(fps, 1)
     ctx.options = {
         "deadline": "realtime",
         "cpu-used": "8",
@@ -67,10 +73,7 @@ class Ladder:
     def __init__(self, top: Source, codec: str) -> None:
         self.top = top
         self._codec = codec  # "vp8" or "h264": what the publisher sends
-        self._rungs = {
-            name: _Rung(name, w, h, bps)
-            for (name, w, h), bps in zip(RUNGS, policy.CAMERA_LAYERS_BPS[1:], strict=True)
-        }
+        self._rungs = {rung[0]: _Rung(*rung) for rung in policy.LADDER_RUNGS}
         self.sources: dict[str, Source] = {}
         for name in self._rungs:
             self.sources[name] = Source(

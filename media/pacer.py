@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 
 from . import policy
 
@@ -20,6 +20,10 @@ MAX_BURST_S = 0.01  # credit a quiet sender may bank, in seconds of rate
 
 def rtp_ssrc(data: bytes) -> int:
     return int.from_bytes(data[8:12], "big")
+
+
+def rtp_seq(data: bytes) -> int:
+    return int.from_bytes(data[2:4], "big")
 
 
 def is_rtcp(data: bytes) -> bool:
@@ -44,6 +48,8 @@ class Pacer:
         self._closed = False
         self.sent_bytes = 0
         self.dropped_packets = 0
+        # told of every RTP packet as it leaves (the NACK budget's ages, loss protection)
+        self.on_sent: Callable[[bytes, float], None] | None = None
 
     def attach(self, sink: Callable[[bytes], Awaitable[None]]) -> None:
         """Where paced packets go: the transport's own send."""
@@ -78,6 +84,8 @@ class Pacer:
         now = time.monotonic()
         if now >= self._next_send and not self._audio and not self._video:
             self._spend(len(data), now)
+            if self.on_sent is not None:
+                self.on_sent(data, now)
             await sink(data)
             return
         if self._closed:
@@ -112,6 +120,8 @@ class Pacer:
             else:
                 continue
             self._spend(len(data), now)
+            if self.on_sent is not None:
+                self.on_sent(data, now)
             try:
                 await self._send(data)
             except ConnectionError:
@@ -133,35 +143,57 @@ class Pacer:
 
 
 class NackBudget:
-    """Decides whether to answer a NACK: each packet at most NACK_MAX_RESENDS times, and
-    retransmissions within NACK_BUDGET_SHARE of the estimate (no retransmission storms)."""
+    """Decides whether to answer a NACK (no retransmission storms):
+    - each packet at most NACK_MAX_RESENDS times, and not again within one RTT of the last
+      resend (the receiver's retry crossed our retransmission on the way);
+    - no packet older than NACK_MAX_AGE_S plus an RTT: the receiver has given up on it;
+    - retransmissions within NACK_BUDGET_SHARE of the estimate, with a bank of a quarter
+      second, but never less than NACK_MIN_BANK_PACKETS (at 200 kbps a quarter second of a
+      15% share is less than one packet: the bank must still let single losses through).
+    """
 
     ASSUMED_PACKET_BYTES = 1200
 
     def __init__(self) -> None:
-        self._resends: dict[int, int] = {}
+        self._resends: dict[Hashable, tuple[int, float]] = {}  # key -> (times, last resend)
+        self._sent: dict[Hashable, tuple[float, int]] = {}  # key -> (first sent, bytes)
         self._tokens = 0.0
         self._last: float | None = None
         self.rate_bps = policy.START_BPS * policy.NACK_BUDGET_SHARE
+        self.rtt = 0.0
         self.refused = 0
         self.granted = 0
 
-    def set_estimate(self, bps: float) -> None:
+    def set_estimate(self, bps: float, rtt: float | None = None) -> None:
         self.rate_bps = bps * policy.NACK_BUDGET_SHARE
+        if rtt is not None:
+            self.rtt = rtt
 
-    def allow(self, seq: int, now: float | None = None) -> bool:
+    def sent(self, key: Hashable, size: int, now: float) -> None:
+        """A media packet (key: its SSRC and sequence number) went out for the first time."""
+        if len(self._sent) > 4096:
+            self._sent.clear()
+        self._sent.setdefault(key, (now, size))
+
+    def allow(self, key: Hashable, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        bank = self.rate_bps / 32  # a quarter second: a burst of NACKs cannot cash in minutes
+        sent_at, size = self._sent.get(key, (None, self.ASSUMED_PACKET_BYTES))
+        bank = max(self.rate_bps / 32, policy.NACK_MIN_BANK_PACKETS * self.ASSUMED_PACKET_BYTES)
         earned = bank if self._last is None else (now - self._last) * self.rate_bps / 8
         self._tokens = min(self._tokens + earned, bank)
         self._last = now
-        count = self._resends.get(seq, 0)
-        if count >= policy.NACK_MAX_RESENDS or self._tokens < self.ASSUMED_PACKET_BYTES:
+        times, last = self._resends.get(key, (0, -1e9))
+        if (
+            times >= policy.NACK_MAX_RESENDS
+            or now - last < self.rtt
+            or (sent_at is not None and now - sent_at > policy.NACK_MAX_AGE_S + self.rtt)
+            or self._tokens < size
+        ):
             self.refused += 1
             return False
         if len(self._resends) > 4096:
             self._resends.clear()
-        self._resends[seq] = count + 1
-        self._tokens -= self.ASSUMED_PACKET_BYTES
+        self._resends[key] = (times + 1, now)
+        self._tokens -= size
         self.granted += 1
         return True

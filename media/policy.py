@@ -43,12 +43,29 @@ DOWNGRADE_MARGIN = 1.0  # switch down as soon as the current layers no longer fi
 
 # Default bitrates of the three camera layers the teacher page publishes (highest first).
 CAMERA_LAYERS_BPS = (1_200_000, 400_000, 120_000)
+# The server-made layers under a single-layer camera: (name, width, height, bps, fps). The
+# lowest is for rural links: 15 fps and small enough to be sent twice (loss protection)
+# beside RED audio within 250 kbps.
+LADDER_RUNGS = (("m", 640, 360, 400_000, 30), ("l", 320, 180, 80_000, 15))
 
 # -- sending ----------------------------------------------------------------------------------
 PACING_FACTOR = 2.5  # pace at this multiple of the estimate (as libwebrtc): bursts spread
 PACER_MAX_QUEUE_S = 0.5  # video packets older than this in our queue are dropped
 NACK_MAX_RESENDS = 2  # per packet
 NACK_BUDGET_SHARE = 0.15  # retransmissions may use at most this share of the estimate
+NACK_MIN_BANK_PACKETS = 3  # ... but a few single losses always get their one resend
+NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its receiver
+
+# Loss protection: on a link that loses packets at random (radio), every lost video packet
+# costs a round trip of NACK, and at 150 ms RTT a frozen picture. Past PROTECT_LOSS_ON (smoothed
+# receiver-report loss) each video packet is sent twice, the copy as RTX PROTECT_DELAY_S later;
+# the allocator pays for the copy (a lower layer), the picture stops freezing. Off again below
+# PROTECT_LOSS_OFF.
+PROTECT_LOSS_ON = 0.015
+PROTECT_LOSS_OFF = 0.004
+PROTECT_DELAY_S = 0.02
+PROTECT_OVERHEAD = 1.0  # the copy costs as much as the packet
+LOSS_SMOOTHING = 0.15  # weight of each new receiver report in the smoothed loss
 
 # -- link health shown to the classroom and to staff --------------------------------------------
 HEALTH_POOR_LOSS = 0.10

@@ -197,6 +197,14 @@ def tap_sender(
 
     sender._handle_rtcp_packet = handle_rtcp  # type: ignore[method-assign]
     sender._retransmit = gated_retransmit  # type: ignore[method-assign]
+    sender._tongke_resend = retransmit  # type: ignore[attr-defined]
+
+
+async def resend(sender: RTCRtpSender, sequence_number: int) -> None:
+    """Send a packet again from the sender's history (as RTX when negotiated), unasked: loss
+    protection. A receiver that already has it drops the copy; one that lost it is spared the
+    round trip of a NACK."""
+    await getattr(sender, "_tongke_resend", sender._retransmit)(sequence_number)
 
 
 def sender_ssrc(sender: RTCRtpSender) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from . import policy, rtc_internals
 from .allocator import Allocator, VideoDemand
 from .downtrack import DownTrack
 from .estimator import BandwidthEstimator
-from .pacer import NackBudget, Pacer
+from .pacer import NackBudget, Pacer, rtp_seq, rtp_ssrc
 
 TICK_S = 0.25
 
@@ -57,6 +57,12 @@ class SubscriberLink:
         self.nack = NackBudget()
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
+        self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
+        self.loss_avg = 0.0  # smoothed receiver-report loss: the link's own, not congestion's
+        self.protecting = False
+        self._closed = False
+        self._resends: set[asyncio.Task[None]] = set()
+        self.pacer.on_sent = self._on_rtp_sent
         self._last_sent = (clock(), 0)
         self._last_health = 0.0
 
@@ -75,8 +81,13 @@ class SubscriberLink:
         self._by_ssrc[ssrc] = self._by_ssrc[rtx] = downtrack
         if downtrack.kind == "audio":
             self.pacer.audio_ssrcs.add(ssrc)
+        else:
+            self._video_senders[ssrc] = sender
         kind = downtrack.kind
-        allow = self.nack.allow if self.adaptive else (lambda seq: True)
+
+        def allow(seq: int, ssrc: int = ssrc) -> bool:
+            return self.nack.allow((ssrc, seq)) if self.adaptive else True
+
         rtc_internals.tap_sender(sender, lambda fb: self._on_feedback(fb, kind), allow)
 
     def after_negotiation(self) -> None:
@@ -93,8 +104,35 @@ class SubscriberLink:
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
             self.estimator.on_loss(fb.loss, now)
+            self.loss_avg += policy.LOSS_SMOOTHING * (fb.loss - self.loss_avg)
         if fb.rtt is not None:
             self.estimator.on_rtt(fb.rtt, now)
+
+    def _on_rtp_sent(self, data: bytes, now: float) -> None:
+        ssrc = rtp_ssrc(data)
+        sender = self._video_senders.get(ssrc)
+        if sender is None:
+            return  # audio (RED protects it), or a copy already
+        seq = rtp_seq(data)
+        self.nack.sent((ssrc, seq), len(data), now)
+        if self.protecting:
+            asyncio.get_running_loop().call_later(
+                policy.PROTECT_DELAY_S, self._resend, sender, seq
+            )
+
+    def _resend(self, sender: RTCRtpSender, seq: int) -> None:
+        if self._closed:
+            return
+        task = asyncio.ensure_future(self._resend_quietly(sender, seq))
+        self._resends.add(task)
+        task.add_done_callback(self._resends.discard)
+
+    @staticmethod
+    async def _resend_quietly(sender: RTCRtpSender, seq: int) -> None:
+        try:
+            await rtc_internals.resend(sender, seq)
+        except ConnectionError:
+            pass  # the connection closed under us
 
     def _on_video_dropped(self, ssrc: int) -> None:
         downtrack = self._by_ssrc.get(ssrc)
@@ -122,7 +160,13 @@ class SubscriberLink:
             self.estimator.on_sent_rate((sent - last_bytes) * 8 / (now - last_t))
         self._last_sent = (now, sent)
         target = self.estimator.target(now)
-        self.nack.set_estimate(target)
+        self.nack.set_estimate(target, self.estimator.rtt)
+        if self.adaptive:
+            if self.loss_avg >= policy.PROTECT_LOSS_ON:
+                self.protecting = True
+            elif self.loss_avg < policy.PROTECT_LOSS_OFF:
+                self.protecting = False
+        video_cost = 1 + policy.PROTECT_OVERHEAD if self.protecting else 1
         videos: list[VideoDemand] = []
         audio = 0.0
         for mid, track in self._tracks.items():
@@ -137,7 +181,8 @@ class SubscriberLink:
                 continue
             role, called_on = track.describe()
             prio, pausable = policy.priority(role, publication.name, called_on, self.viewer_role)
-            videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
+            rates = tuple(int(b * video_cost) for b in publication.layer_bitrates())
+            videos.append(VideoDemand(mid, prio, rates, pausable))
         committed = audio
         if self.adaptive:
             chosen = self.allocator.allocate(target, audio, videos, now)
@@ -175,9 +220,13 @@ class SubscriberLink:
             "rtt_ms": None if est.rtt is None else round(est.rtt * 1000),
             "queue_ms": round(queue * 1000),
             "layers": layers,
+            "protected": self.protecting,
             "nack_refused": self.nack.refused,
             "paced_drops": self.pacer.dropped_packets,
         }
 
     def close(self) -> None:
+        self._closed = True
         self.pacer.close()
+        for task in self._resends:
+            task.cancel()

@@ -186,3 +186,38 @@ def test_giving_up_on_a_frame_with_its_head_present_moves_past_it():
     seq = feed_frame(a, seq, 12000, 1, KEY, 0.3)  # past max_wait: give up on frame 6000
     seq = feed_frame(a, seq, 15000, 1, DELTA, 0.31)
     assert [f.timestamp for f in c.frames] == [3000, 12000, 15000]
+
+
+def test_waiting_for_a_keyframe_jumps_to_a_complete_one_already_held():
+    a, c = make(max_wait=0.4)
+    seq = feed_frame(a, 0, -3000, 1, b"tail", 0.0)  # joined mid-stream
+    seq = feed_frame(a, seq, 0, 2, KEY, 0.0)
+    assert len(c.frames) == 1
+    # two frames each lose a middle packet; a complete keyframe arrives behind them
+    a.add(seq, 3000, False, DELTA, 0.01)
+    a.add(seq + 2, 3000, True, b"p", 0.01)
+    a.add(seq + 3, 6000, False, DELTA, 0.02)
+    a.add(seq + 5, 6000, True, b"p", 0.02)
+    seq = feed_frame(a, seq + 6, 9000, 2, KEY, 0.03)
+    a.add(seq, 12000, True, DELTA, 0.45)  # the first hole is given up here
+    # one give-up, then straight to the held keyframe: no second max_wait for the next hole
+    assert [f.timestamp for f in c.frames] == [0, 9000, 12000]
+    assert c.keyframe_requests == 1
+
+
+def test_nack_retry_and_give_up_follow_the_measured_round_trip():
+    a, c = make(max_wait=0.4)
+    seq = feed_frame(a, 0, -3000, 1, b"tail", 0.0)  # joined mid-stream
+    seq = feed_frame(a, seq, 0, 1, KEY, 0.0)
+    a.add(seq + 1, 3000, True, b"p", 0.01)  # seq lost
+    assert a.due_nacks(0.01) == []  # aiortc's own first NACK goes out now
+    a.add(seq, 3000, False, DELTA, 0.31)  # retransmission after 300 ms
+    assert a.rtt is not None and abs(a.rtt - 0.3) < 1e-9
+    assert a.max_wait >= 2.5 * 0.3
+    seq += 2
+    a.add(seq + 1, 6000, True, b"p", 1.0)  # another loss
+    assert a.due_nacks(1.0) == []
+    assert a.due_nacks(1.1) == []  # a retry before one round trip would cross the answer
+    assert a.due_nacks(1.0 + 1.2 * 0.3 + 0.01) == [seq & 0xFFFF]
+    a.add(seq + 2, 9000, True, DELTA, 1.5)
+    assert c.keyframe_requests == 0  # 0.5 s < 2.5 RTT: still waiting, not given up

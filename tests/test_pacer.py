@@ -80,3 +80,22 @@ def test_nack_budget_caps_resends_per_packet_and_share_of_rate():
     granted = sum(budget.allow(1000 + i, t + 3 + i * 0.001) for i in range(1000))
     # one second of NACK storm: about 150 kbit/s of 1200-byte packets, plus the banked quarter s
     assert granted <= (150_000 / 8 * 1.25) / 1200 + 2
+
+
+def test_nack_budget_lets_single_losses_through_on_a_slow_link():
+    budget = NackBudget()
+    budget.set_estimate(150_000, rtt=0.15)  # 22.5 kbit/s share: less than a packet a quarter s
+    t = 10.0
+    budget.sent((1, 7), 1100, t)
+    assert budget.allow((1, 7), t + 0.2)
+    assert not budget.allow((1, 7), t + 0.25)  # the receiver's retry crossed our resend
+    assert budget.allow((1, 7), t + 0.4)  # one RTT later: the resend itself was lost
+
+
+def test_nack_budget_refuses_packets_the_receiver_has_given_up_on():
+    budget = NackBudget()
+    budget.set_estimate(1_000_000, rtt=0.1)
+    budget.sent((1, 9), 1000, 0.0)
+    assert not budget.allow((1, 9), 0.6)
+    budget.sent((2, 9), 1000, 0.5)  # another stream's packet with the same number
+    assert budget.allow((2, 9), 0.6)
