@@ -24,6 +24,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 OPUS_RATE = 48_000
 OPUS_FRAME = 960  # 20 ms
+KEYFRAME_MAX_DIST = 3000  # frames: in effect keyframes only on request
 
 
 def vp8_encoder(
@@ -35,13 +36,14 @@ def vp8_encoder(
     ctx.width, ctx.height, ctx.pix_fmt, ctx.bit_rate = width, height, "yuv420p", bitrate
     ctx.time_base = VIDEO_TIME_BASE
     ctx.framerate = fractions.Fraction(fps, 1)
+    ctx.gop_size = KEYFRAME_MAX_DIST
     ctx.options = {
         "deadline": "realtime",
         "cpu-used": str(cpu_used),  # 4-16 in real-time mode: higher is faster, coarser
         "lag-in-frames": "0",
         "error-resilient": "1",
         "auto-alt-ref": "0",
-        "kf-max-dist": "3000",
+        "keyint_min": str(KEYFRAME_MAX_DIST),  # = gop size: no keyframes at scene cuts
         "undershoot-pct": "95",  # libwebrtc's settings: stay under the target ...
         "overshoot-pct": "15",  # ... and overshoot little
         "max-intra-rate": "300",  # a keyframe at most 3x an average frame: no huge bursts

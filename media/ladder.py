@@ -17,6 +17,7 @@ from fractions import Fraction
 import av
 
 from . import policy
+from .encoding import vp8_encoder
 from .frames import VIDEO_CLOCK, EncodedFrame
 from .source import Source
 
@@ -41,30 +42,17 @@ class _Rung:
                 return []
         self._last_pts = pts
         if self.encoder is None:
-            self.encoder = _vp8_encoder(self.width, self.height, self.bitrate, self.fps)
+            self.encoder = vp8_encoder(self.width, self.height, self.bitrate, self.fps)
         scaled = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         scaled.pts = frame.pts
         scaled.time_base = frame.time_base
+        # A decoded keyframe comes marked I, and libvpx obeys the mark: clear it, or every
+        # keyframe of the publisher becomes one on every rung.
+        scaled.pict_type = av.video.frame.PictureType.NONE
         if self.force_keyframe:
             scaled.pict_type = av.video.frame.PictureType.I
             self.force_keyframe = False
         return list(self.encoder.encode(scaled))
-
-
-def _vp8_encoder(width: int, height: int, bitrate: int, fps: int) -> av.VideoCodecContext:
-    ctx = av.CodecContext.create("libvpx", "w")
-    ctx.width, ctx.height, ctx.pix_fmt, ctx.bit_rate = width, height, "yuv420p", bitrate
-    ctx.time_base = Fraction(1, VIDEO_CLOCK)
-    ctx.framerate = Fraction(fps, 1)
-    ctx.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "error-resilient": "1",
-        "auto-alt-ref": "0",
-        "kf-max-dist": "3000",  # keyframes on request, not on a timer
-    }
-    return ctx
 
 
 class Ladder:

@@ -47,7 +47,7 @@ async def test_ladder_makes_decodable_lower_layers_only_while_watched():
     publication = Publication("t", "camera", "video")
     publication.set_layer("h", top)
     assert publication.layer_names() == ["h", "m", "l"]  # server-made m and l
-    stream = encoded_stream(40, keyframes=(10,))
+    stream = encoded_stream(40, keyframes=(10, 18))
     for frame in stream[:10]:  # nobody watches the lower layers yet
         top.push(frame)
     ladder: Ladder = publication._ladder  # noqa: SLF001 - the object under test
@@ -63,6 +63,9 @@ async def test_ladder_makes_decodable_lower_layers_only_while_watched():
         while ladder.frames_encoded < 14:
             await asyncio.sleep(0.02)
     assert ladder.frames_encoded <= 16  # the 180p rung runs at 15 fps: every other frame
+    # the publisher's second keyframe (frame 18) is not one on the rung: keyframes are costly
+    # on a slow link, and the rung's decoder state does not need one
+    assert ladder.sources["l"].keyframes == 1
     decoder = av.CodecContext.create("vp8", "r")
     ids = []
     for _ in range(10):
