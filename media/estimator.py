@@ -7,7 +7,9 @@ The estimate is the least of three caps, as in GCC:
   path a REMB only echoes what we chose to send, and following it down would starve a
   subscriber whose videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
-  collapse the rate), cuts above 10%;
+  collapse the rate), cuts above 10%. Growth looks at the smoothed loss too: one report over
+  a few dozen packets often shows none on a link that loses 3%, and growing on each such
+  report ratchets the rate far past the link;
 - a delay-based rate: backs off when RTT shows a standing queue.
 """
 
@@ -27,7 +29,8 @@ class BandwidthEstimator:
         self._last_delay_update: float | None = None
         self._min_rtt: float | None = None
         self.rtt: float | None = None
-        self.loss = 0.0
+        self.loss = 0.0  # the last report's
+        self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
         self.sent_bps = 0.0
 
     def on_sent_rate(self, bps: float) -> None:
@@ -40,6 +43,7 @@ class BandwidthEstimator:
     def on_loss(self, fraction: float, now: float) -> None:
         """Fraction of packets lost (0..1) since the last receiver report."""
         self.loss = fraction
+        self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         last = self._last_loss_update
         self._last_loss_update = now
         if fraction > policy.LOSS_HOLD_MAX:
@@ -47,7 +51,7 @@ class BandwidthEstimator:
                 base = min(self._loss_rate, self.sent_bps or self._loss_rate)
                 self._loss_rate = base * (1 - 0.5 * fraction)
                 self._last_cut = now
-        elif fraction < policy.LOSS_INCREASE_MAX and last is not None:
+        elif max(fraction, self.loss_avg) < policy.LOSS_INCREASE_MAX and last is not None:
             queue = self.queue_delay
             clear = fraction == 0 and queue is not None and queue < policy.CLEAR_QUEUE_S
             growth = policy.CLEAR_GROWTH_PER_S if clear else policy.LOSS_GROWTH_PER_S

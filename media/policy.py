@@ -65,6 +65,7 @@ PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02
 PROTECT_OVERHEAD = 1.0  # the copy costs as much as the packet
+PROTECT_BANK_S = 0.15  # copies of a burst beyond this much of their rate are not sent
 LOSS_SMOOTHING = 0.15  # weight of each new receiver report in the smoothed loss
 
 # -- link health shown to the classroom and to staff --------------------------------------------

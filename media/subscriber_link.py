@@ -58,8 +58,10 @@ class SubscriberLink:
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
-        self.loss_avg = 0.0  # smoothed receiver-report loss: the link's own, not congestion's
         self.protecting = False
+        self._protect_bps = 0.0  # what the allocator paid for the copies
+        self._protect_tokens = 0.0  # bytes
+        self._protect_at = clock()
         self._closed = False
         self._resends: set[asyncio.Task[None]] = set()
         self.pacer.on_sent = self._on_rtp_sent
@@ -104,7 +106,6 @@ class SubscriberLink:
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
             self.estimator.on_loss(fb.loss, now)
-            self.loss_avg += policy.LOSS_SMOOTHING * (fb.loss - self.loss_avg)
         if fb.rtt is not None:
             self.estimator.on_rtt(fb.rtt, now)
 
@@ -115,10 +116,24 @@ class SubscriberLink:
             return  # audio (RED protects it), or a copy already
         seq = rtp_seq(data)
         self.nack.sent((ssrc, seq), len(data), now)
-        if self.protecting:
+        if self.protecting and self._protect_spend(len(data), now):
             asyncio.get_running_loop().call_later(
                 policy.PROTECT_DELAY_S, self._resend, sender, seq
             )
+
+    def _protect_spend(self, size: int, now: float) -> bool:
+        """Copies stay within what the allocator paid for them: a burst (a slide change, a
+        keyframe) goes out once, with NACK behind it, rather than twice into a full queue."""
+        rate = self._protect_bps / 8
+        elapsed = now - self._protect_at
+        self._protect_at = now
+        self._protect_tokens = min(
+            self._protect_tokens + elapsed * rate, rate * policy.PROTECT_BANK_S
+        )
+        if self._protect_tokens < size:
+            return False
+        self._protect_tokens -= size
+        return True
 
     def _resend(self, sender: RTCRtpSender, seq: int) -> None:
         if self._closed:
@@ -162,9 +177,10 @@ class SubscriberLink:
         target = self.estimator.target(now)
         self.nack.set_estimate(target, self.estimator.rtt)
         if self.adaptive:
-            if self.loss_avg >= policy.PROTECT_LOSS_ON:
+            loss = self.estimator.loss_avg
+            if loss >= policy.PROTECT_LOSS_ON:
                 self.protecting = True
-            elif self.loss_avg < policy.PROTECT_LOSS_OFF:
+            elif loss < policy.PROTECT_LOSS_OFF:
                 self.protecting = False
         video_cost = 1 + policy.PROTECT_OVERHEAD if self.protecting else 1
         videos: list[VideoDemand] = []
@@ -190,6 +206,8 @@ class SubscriberLink:
                 layer = chosen[video.track]
                 self._tracks[video.track].downtrack.set_layer(layer)
                 committed += video.layers_bps[layer] if layer is not None else 0
+        video_bps = committed - audio
+        self._protect_bps = video_bps * (1 - 1 / video_cost)
         # The pacer smooths bursts; the allocator keeps the average within the estimate. A
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))

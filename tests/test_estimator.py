@@ -1,5 +1,7 @@
 """The bandwidth estimator on synthetic feedback."""
 
+import random
+
 from media import policy
 from media.estimator import BandwidthEstimator
 
@@ -72,3 +74,19 @@ def test_rising_rtt_backs_off_and_recovers():
     for i in range(3, 40):
         est.on_rtt(0.15, i)
     assert est.target(40) >= before
+
+
+def test_reports_that_happen_to_show_no_loss_do_not_ratchet_the_rate_up():
+    """3% random loss seen through reports of 40 packets each: many show 0-2%, some 5-8%.
+    Growing on every lucky report would climb far past the link (seen: 300 kbps -> 1.4 Mbps
+    on the rural benchmark, then a queue)."""
+    rng = random.Random(7)
+    est = BandwidthEstimator(start_bps=300_000)
+    est.on_sent_rate(260_000)
+    lucky = 0
+    for i in range(240):  # 60 s of reports every 0.25 s
+        lost = sum(rng.random() < 0.03 for _ in range(40))
+        lucky += lost == 0
+        est.on_loss(lost / 40, i * 0.25)
+    assert lucky > 50  # the pattern that used to ratchet
+    assert est.target(60.0) <= 330_000

@@ -101,3 +101,55 @@ async def test_baseline_link_forwards_the_top_layer_whatever_the_feedback():
     assert track._target_layer == 0
     link.close()
     await pc.close()
+
+
+def rtp(ssrc: int, seq: int, size: int) -> bytes:
+    header = bytes([0x80, 96]) + seq.to_bytes(2, "big") + (0).to_bytes(4, "big")
+    return header + ssrc.to_bytes(4, "big") + bytes(size - 12)
+
+
+async def test_lossy_link_protects_video_within_what_the_allocator_paid(monkeypatch):
+    import asyncio
+
+    from media import policy, rtc_internals
+
+    resent: list[int] = []
+
+    async def resend(sender, seq: int) -> None:
+        resent.append(seq)
+
+    monkeypatch.setattr(rtc_internals, "resend", resend)
+    stats, clock = ForwardStats(), Clock()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = DownTrack("video", stats)
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    sender = transceiver.sender
+    link = SubscriberLink(clock=clock)
+    link.add("0", transceiver, track, lambda: ("teacher", False))
+    track.bind(camera(stats))
+    for _ in range(20):  # 5 s of a radio link losing 3% at random
+        await sender._handle_rtcp_packet(remb(sender, 300_000))
+        await sender._handle_rtcp_packet(rr(sender, 0.03))
+        link.tick(clock.t)
+        clock.t += 0.25
+    assert link.protecting and link.health()["protected"]
+    assert track._target_layer == 2  # the copies are paid for: 180p, twice
+
+    # 180p frames of ~700 bytes at 15 fps: every packet gets its copy ...
+    t = clock.t
+    for seq in range(10):
+        link._on_rtp_sent(rtp(sender._ssrc, seq, 700), t + seq / 15)
+    # ... a 6 KB slide change at once: only what the bank holds
+    for seq in range(10, 16):
+        link._on_rtp_sent(rtp(sender._ssrc, seq, 1000), t + 0.7)
+    await asyncio.sleep(policy.PROTECT_DELAY_S + 0.05)
+    assert resent[:10] == list(range(10))
+    assert 0 < len(resent) - 10 < 6
+
+    for _ in range(60):  # the link heals: protection stops
+        await sender._handle_rtcp_packet(rr(sender, 0.0))
+        link.tick(clock.t)
+        clock.t += 0.25
+    assert not link.protecting
+    link.close()
+    await pc.close()
