@@ -7,9 +7,10 @@ The estimate is the least of three caps, as in GCC:
   path a REMB only echoes what we chose to send, and following it down would starve a
   subscriber whose videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
-  collapse the rate), cuts above 10%. Growth looks at the smoothed loss too: one report over
-  a few dozen packets often shows none on a link that loses 3%, and growing on each such
-  report ratchets the rate far past the link;
+  collapse the rate), cuts above 10%. The bands judge the loss smoothed over reports: one
+  report of a few dozen packets on a link that loses 3% often shows none (growing on it
+  ratchets the rate far past the link) and now and then 10% (cutting on it ratchets the rate
+  down for good). A report with more than LOSS_CUT_AT_ONCE still cuts at once;
 - a delay-based rate: backs off when RTT shows a standing queue.
 """
 
@@ -46,10 +47,11 @@ class BandwidthEstimator:
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         last = self._last_loss_update
         self._last_loss_update = now
-        if fraction > policy.LOSS_HOLD_MAX:
+        # Cut on the smoothed loss, or at once on a report that cannot be bad luck.
+        if self.loss_avg > policy.LOSS_HOLD_MAX or fraction > policy.LOSS_CUT_AT_ONCE:
             if now - self._last_cut >= policy.LOSS_CUT_MIN_INTERVAL:
                 base = min(self._loss_rate, self.sent_bps or self._loss_rate)
-                self._loss_rate = base * (1 - 0.5 * fraction)
+                self._loss_rate = base * (1 - 0.5 * max(fraction, self.loss_avg))
                 self._last_cut = now
         elif max(fraction, self.loss_avg) < policy.LOSS_INCREASE_MAX and last is not None:
             queue = self.queue_delay

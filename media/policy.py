@@ -18,6 +18,8 @@ FLOOR_BPS = 100_000  # never estimate below this: audio plus the lowest layer mu
 MAX_BPS = 20_000_000
 LOSS_INCREASE_MAX = 0.02  # below: the loss-based rate grows (GCC)
 LOSS_HOLD_MAX = 0.10  # 2-10%: hold; above: cut by half the loss fraction
+LOSS_CUT_AT_ONCE = 0.25  # a single report this bad is congestion, not chance
+LOSS_SMOOTHING = 0.06  # weight of each new receiver report in the smoothed loss
 LOSS_GROWTH_PER_S = 0.12
 # No loss at all and no queue in sight (a school LAN): grow faster, 300 kbps to 1.5 Mbps in ~6 s.
 CLEAR_GROWTH_PER_S = 0.30
@@ -66,7 +68,6 @@ PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02
 PROTECT_OVERHEAD = 1.0  # the copy costs as much as the packet
 PROTECT_BANK_S = 0.15  # copies of a burst beyond this much of their rate are not sent
-LOSS_SMOOTHING = 0.15  # weight of each new receiver report in the smoothed loss
 
 # -- link health shown to the classroom and to staff --------------------------------------------
 HEALTH_POOR_LOSS = 0.10

@@ -90,3 +90,16 @@ def test_reports_that_happen_to_show_no_loss_do_not_ratchet_the_rate_up():
         est.on_loss(lost / 40, i * 0.25)
     assert lucky > 50  # the pattern that used to ratchet
     assert est.target(60.0) <= 330_000
+
+
+def test_an_unlucky_report_on_a_radio_link_does_not_ratchet_the_rate_down():
+    rng = random.Random(11)
+    est = BandwidthEstimator(start_bps=300_000)
+    est.on_sent_rate(280_000)
+    unlucky = 0
+    for i in range(240):
+        lost = sum(rng.random() < 0.03 for _ in range(40))
+        unlucky += lost / 40 > policy.LOSS_HOLD_MAX
+        est.on_loss(lost / 40, i * 0.25)
+    assert unlucky >= 3
+    assert est.target(60.0) >= 270_000
