@@ -32,6 +32,7 @@ class BandwidthEstimator:
         self.rtt: float | None = None
         self.loss = 0.0  # the last report's
         self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
+        self._clean_since: float | None = None  # reports since then showed no loss at all
         self.sent_bps = 0.0
 
     def on_sent_rate(self, bps: float) -> None:
@@ -45,6 +46,14 @@ class BandwidthEstimator:
         """Fraction of packets lost (0..1) since the last receiver report."""
         self.loss = fraction
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
+        if fraction > 0:
+            self._clean_since = None
+        elif self._clean_since is None:
+            self._clean_since = now
+        elif now - self._clean_since >= policy.CLEAN_STREAK_S:
+            # Seconds without a single loss: the congestion is over (a link that loses even
+            # 1% at random never shows that); forget it quickly.
+            self.loss_avg *= 0.5
         last = self._last_loss_update
         self._last_loss_update = now
         # Cut on the smoothed loss, or at once on a report that cannot be bad luck.

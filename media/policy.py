@@ -4,7 +4,8 @@ Policy, in the order it is applied to each subscriber:
 1. Audio first: every audio track is always forwarded, whatever the estimate.
 2. Then slides (a `screen` source), then the teacher's camera, then everything else
    (classroom uplinks, meeting thumbnails). Each video gets its lowest layer before any video
-   gets a higher one; the teacher's camera is never paused, the rest may be.
+   gets a higher one. The teacher's camera pauses only when even its lowest layer does not
+   fit beside audio (sending it anyway would fill the queue and cost the audio too).
 3. Layers switch only at keyframes; going up needs headroom held for a while, going down
    happens at once.
 4. Losses up to LOSS_HOLD_MAX are radio noise, not congestion: hold the rate there.
@@ -19,6 +20,7 @@ MAX_BPS = 20_000_000
 LOSS_INCREASE_MAX = 0.02  # below: the loss-based rate grows (GCC)
 LOSS_HOLD_MAX = 0.10  # 2-10%: hold; above: cut by half the loss fraction
 LOSS_CUT_AT_ONCE = 0.25  # a single report this bad is congestion, not chance
+CLEAN_STREAK_S = 2.0  # reports without any loss for this long: the smoothed loss decays fast
 LOSS_SMOOTHING = 0.06  # weight of each new receiver report in the smoothed loss
 LOSS_GROWTH_PER_S = 0.12
 # No loss at all and no queue in sight (a school LAN): grow faster, 300 kbps to 1.5 Mbps in ~6 s.
@@ -62,7 +64,8 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # costs a round trip of NACK, and at 150 ms RTT a frozen picture. Past PROTECT_LOSS_ON (smoothed
 # receiver-report loss) each video packet is sent twice, the copy as RTX PROTECT_DELAY_S later;
 # the allocator pays for the copy (a lower layer), the picture stops freezing. Off again below
-# PROTECT_LOSS_OFF.
+# PROTECT_LOSS_OFF. Only while the protected lowest layer fits the estimate and no queue
+# stands: copies help against random loss, and make congestion loss worse.
 PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02
@@ -94,7 +97,7 @@ def priority(owner_role: str, name: str, called_on: bool, viewer_role: str) -> t
     if name == "screen":
         return PRIORITY_SLIDES, False
     if owner_role == "teacher" or called_on:
-        return PRIORITY_TEACHER, False
+        return PRIORITY_TEACHER, True
     return PRIORITY_OTHER, viewer_role != "teacher"
 
 

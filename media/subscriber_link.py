@@ -176,13 +176,6 @@ class SubscriberLink:
         self._last_sent = (now, sent)
         target = self.estimator.target(now)
         self.nack.set_estimate(target, self.estimator.rtt)
-        if self.adaptive:
-            loss = self.estimator.loss_avg
-            if loss >= policy.PROTECT_LOSS_ON:
-                self.protecting = True
-            elif loss < policy.PROTECT_LOSS_OFF:
-                self.protecting = False
-        video_cost = 1 + policy.PROTECT_OVERHEAD if self.protecting else 1
         videos: list[VideoDemand] = []
         audio = 0.0
         for mid, track in self._tracks.items():
@@ -197,8 +190,17 @@ class SubscriberLink:
                 continue
             role, called_on = track.describe()
             prio, pausable = policy.priority(role, publication.name, called_on, self.viewer_role)
-            rates = tuple(int(b * video_cost) for b in publication.layer_bitrates())
-            videos.append(VideoDemand(mid, prio, rates, pausable))
+            videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
+        video_cost = 1.0
+        if self.adaptive:
+            self.protecting = self._should_protect(target, audio, videos)
+            if self.protecting:
+                video_cost += policy.PROTECT_OVERHEAD
+                videos = [
+                    VideoDemand(v.track, v.priority, tuple(int(b * video_cost) for b in
+                                v.layers_bps), v.pausable)
+                    for v in videos
+                ]
         committed = audio
         if self.adaptive:
             chosen = self.allocator.allocate(target, audio, videos, now)
@@ -211,6 +213,19 @@ class SubscriberLink:
         # The pacer smooths bursts; the allocator keeps the average within the estimate. A
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
+
+    def _should_protect(self, target: float, audio: float, videos: list[VideoDemand]) -> bool:
+        loss = self.estimator.loss_avg
+        wanted = loss >= policy.PROTECT_LOSS_ON or (
+            self.protecting and loss >= policy.PROTECT_LOSS_OFF
+        )
+        if not wanted or not videos:
+            return False
+        queue = self.estimator.queue_delay
+        if queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2:
+            return False  # the loss is congestion: copies would only add to it
+        first = min(videos, key=lambda v: v.priority)
+        return target >= audio + (1 + policy.PROTECT_OVERHEAD) * first.layers_bps[-1]
 
     def _sent_bytes(self) -> int:
         return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())

@@ -153,3 +153,31 @@ async def test_lossy_link_protects_video_within_what_the_allocator_paid(monkeypa
     assert not link.protecting
     link.close()
     await pc.close()
+
+
+async def test_collapsed_link_pauses_even_the_teacher_camera_and_resumes_it():
+    stats, clock = ForwardStats(), Clock()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = DownTrack("video", stats)
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    sender = transceiver.sender
+    link = SubscriberLink(clock=clock)
+    link.add("0", transceiver, track, lambda: ("teacher", False))
+    track.bind(camera(stats))
+
+    async def feed(seconds: float, bps: int, loss: float) -> None:
+        for _ in range(int(seconds * 4)):
+            await sender._handle_rtcp_packet(remb(sender, bps))
+            await sender._handle_rtcp_packet(rr(sender, loss))
+            link.tick(clock.t)
+            clock.t += 0.25
+
+    await feed(2, 300_000, 0.0)
+    assert track._target_layer == 2
+    await feed(3, 90_000, 0.3)  # 100 kbps left: not even 180p fits, audio must
+    assert track.paused
+    assert not link.protecting  # heavy loss here is congestion, not radio noise
+    await feed(8, 400_000, 0.0)
+    assert not track.paused  # the camera is back as soon as the link is
+    link.close()
+    await pc.close()
