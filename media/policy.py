@@ -4,8 +4,9 @@ Policy, in the order it is applied to each subscriber:
 1. Audio first: every audio track is always forwarded, whatever the estimate.
 2. Then slides (a `screen` source), then the teacher's camera, then everything else
    (classroom uplinks, meeting thumbnails). Each video gets its lowest layer before any video
-   gets a higher one. The teacher's camera pauses only when even its lowest layer does not
-   fit beside audio (sending it anyway would fill the queue and cost the audio too).
+   gets a higher one. The teacher's camera pauses only on a congested link where even its
+   lowest layer does not fit beside audio (sending it anyway would fill the queue and cost
+   the audio too); a merely unproven estimate (a new subscriber) never pauses it.
 3. Layers switch only at keyframes; going up needs headroom held for a while, going down
    happens at once.
 4. Losses up to LOSS_HOLD_MAX are radio noise, not congestion: hold the rate there.
@@ -87,7 +88,9 @@ def audio_cost(measured_bps: float, red: bool) -> float:
     return payload * (2 if red else 1) + RTP_HEADER_BPS
 
 
-def priority(owner_role: str, name: str, called_on: bool, viewer_role: str) -> tuple[int, bool]:
+def priority(
+    owner_role: str, name: str, called_on: bool, viewer_role: str, congested: bool = False
+) -> tuple[int, bool]:
     """(priority, pausable) of a video publication for one subscriber.
 
     The class the teacher calls on is shown to everyone: it ranks with the teacher's camera.
@@ -95,10 +98,10 @@ def priority(owner_role: str, name: str, called_on: bool, viewer_role: str) -> t
     lose thumbnails before the lesson itself suffers.
     """
     if name == "screen":
-        return PRIORITY_SLIDES, False
+        return PRIORITY_SLIDES, congested
     if owner_role == "teacher" or called_on:
-        return PRIORITY_TEACHER, True
-    return PRIORITY_OTHER, viewer_role != "teacher"
+        return PRIORITY_TEACHER, congested
+    return PRIORITY_OTHER, congested or viewer_role != "teacher"
 
 
 def health(loss: float, estimate_bps: float, queue_s: float, degraded: bool) -> str:

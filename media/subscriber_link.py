@@ -189,7 +189,9 @@ class SubscriberLink:
                 track.downtrack.set_layer(0)
                 continue
             role, called_on = track.describe()
-            prio, pausable = policy.priority(role, publication.name, called_on, self.viewer_role)
+            prio, pausable = policy.priority(
+                role, publication.name, called_on, self.viewer_role, self.estimator.congested
+            )
             videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
         video_cost = 1.0
         if self.adaptive:
