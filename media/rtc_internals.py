@@ -43,7 +43,8 @@ _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _DECODER_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
 _PACKET_COUNT_ATTR = "_RTCRtpSender__packet_count"
 _OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
-_RTT_ATTR = "_RTCRtpSender__rtt"
+_LSR_ATTR = "_RTCRtpSender__lsr"
+_LSR_TIME_ATTR = "_RTCRtpSender__lsr_time"
 
 
 class IncompatibleAiortc(RuntimeError):
@@ -173,21 +174,28 @@ def tap_sender(
     """Observe the RTCP feedback reaching `sender`, and gate its NACK answers."""
     handle = sender._handle_rtcp_packet
     retransmit = sender._retransmit
+    last_count = -1
 
     async def handle_rtcp(packet) -> None:  # noqa: ANN001 - aiortc RTCP packet
+        nonlocal last_count
         feedback = Feedback()
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
                     feedback.loss = report.fraction_lost / 256
+                    count = getattr(sender, _PACKET_COUNT_ATTR)
+                    # aiortc stamps an idle sender's SRs with its last packet's NTP time, so
+                    # a paused stream's reports match the wrong SR: negative or tiny RTTs.
+                    # Take a sample only from a sender that sent since its last report.
+                    if count != last_count:
+                        feedback.rtt = _rtt_sample(sender, report.lsr, report.dlsr)
+                    last_count = count
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 feedback.remb_bps = unpack_remb_fci(packet.fci)[0]
             except ValueError:
                 pass
         await handle(packet)
-        if feedback.loss is not None:
-            feedback.rtt = getattr(sender, _RTT_ATTR)
         if feedback.loss is not None or feedback.remb_bps is not None:
             on_feedback(feedback)
 
@@ -205,6 +213,15 @@ async def resend(sender: RTCRtpSender, sequence_number: int) -> None:
     protection. A receiver that already has it drops the copy; one that lost it is spared the
     round trip of a NACK."""
     await getattr(sender, "_tongke_resend", sender._retransmit)(sequence_number)
+
+
+def _rtt_sample(sender: RTCRtpSender, lsr: int, dlsr: int) -> float | None:
+    """One round trip from a report's LSR/DLSR, as aiortc computes it but unsmoothed."""
+    if not dlsr or getattr(sender, _LSR_ATTR) != lsr:
+        return None
+    sent_at = getattr(sender, _LSR_TIME_ATTR)
+    rtt = time.time() - sent_at - dlsr / 65536
+    return rtt if rtt > 0 else None
 
 
 def sender_ssrc(sender: RTCRtpSender) -> tuple[int, int]:

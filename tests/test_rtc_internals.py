@@ -49,3 +49,38 @@ def test_host_addresses_can_be_pinned_and_restored():
     finally:
         rtc_internals.use_host_addresses(None)
     assert "127.0.0.1" not in aioice.ice.get_host_addresses(True, False)  # aioice's own choice
+
+
+async def test_rtt_comes_only_from_a_sender_that_is_sending():
+    """aiortc stamps an idle sender's SRs with its last packet's NTP time: a report then
+    matches the wrong SR. Samples are taken only while the sender sends, and never < 0."""
+    import time
+
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
+
+    from media.downtrack import DownTrack
+    from media.stats import ForwardStats
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender = pc.addTransceiver(DownTrack("video", ForwardStats()), direction="sendonly").sender
+    seen: list[float | None] = []
+    rtc_internals.tap_sender(sender, lambda fb: seen.append(fb.rtt), lambda seq: True)
+    setattr(sender, rtc_internals._LSR_ATTR, 1234)
+
+    def report(dlsr_s: float) -> RtcpRrPacket:
+        info = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=0, packets_lost=0,
+                                highest_sequence=0, jitter=0, lsr=1234, dlsr=int(dlsr_s * 65536))
+        return RtcpRrPacket(ssrc=1, reports=[info])
+
+    setattr(sender, rtc_internals._LSR_TIME_ATTR, time.time() - 0.5)
+    setattr(sender, rtc_internals._PACKET_COUNT_ATTR, 10)
+    await sender._handle_rtcp_packet(report(0.35))  # sent since: a real 150 ms sample
+    assert seen[-1] is not None and abs(seen[-1] - 0.15) < 0.05
+    setattr(sender, rtc_internals._LSR_TIME_ATTR, time.time() - 0.1)
+    await sender._handle_rtcp_packet(report(0.35))  # idle sender, stale SR: no sample
+    assert seen[-1] is None
+    setattr(sender, rtc_internals._PACKET_COUNT_ATTR, 11)
+    await sender._handle_rtcp_packet(report(0.35))  # sending again, but negative: dropped
+    assert seen[-1] is None
+    await pc.close()
