@@ -3,6 +3,11 @@
 Pure and stateful: `allocate()` is called with the estimate and the tracks' layer bitrates;
 it returns the layer each video track should be on (0 = highest, None = paused). Hysteresis
 lives here, so the callers only switch at keyframes.
+
+An upgrade is a trial: the estimate of an app-limited sender is a guess until the new layer
+flows. A layer that had to come down again within UPGRADE_TRIAL_S is not tried again for
+UPGRADE_BACKOFF_S, doubling on each failure (an honest probe is the better cure; this keeps a
+1 Mbps link from being flooded with 720p every few seconds meanwhile).
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ class Allocator:
     def __init__(self) -> None:
         self._current: dict[str, int | None] = {}
         self._upgrade_ok_since: float | None = None
+        self._upgraded: dict[str, tuple[float, int | None]] = {}  # track -> (when, from layer)
+        self._caps: dict[str, tuple[int, float]] = {}  # track -> (best layer allowed, until)
+        self._backoff: dict[str, float] = {}
 
     def allocate(
         self, budget_bps: float, audio_bps: float, videos: list[VideoDemand], now: float
     ) -> dict[str, int | None]:
         budget = budget_bps - audio_bps  # audio is never cut
         ordered = sorted(videos, key=lambda v: v.priority)
+        self._caps = {t: c for t, c in self._caps.items() if c[1] > now}
         ideal = self._fit(budget, ordered)
         # A new track starts where the estimate says; hysteresis applies to changes only.
         current = {v.track: self._current.get(v.track, ideal[v.track]) for v in ordered}
@@ -54,8 +63,25 @@ class Allocator:
         else:
             chosen = current
             self._upgrade_ok_since = None
+        self._judge_trials(ordered, current, chosen, now)
         self._current = dict(chosen)
         return chosen
+
+    def _judge_trials(self, ordered, current, chosen, now: float) -> None:  # noqa: ANN001
+        for v in ordered:
+            before, after = current[v.track], chosen[v.track]
+            if after == before:
+                continue
+            if _lower(before, after) == before:  # went up: a trial starts
+                self._upgraded[v.track] = (now, before)
+                continue
+            trial = self._upgraded.pop(v.track, None)
+            if trial is not None and now - trial[0] < policy.UPGRADE_TRIAL_S:
+                backoff = self._backoff.get(v.track, policy.UPGRADE_BACKOFF_S / 2) * 2
+                backoff = min(backoff, policy.UPGRADE_BACKOFF_MAX_S)
+                self._backoff[v.track] = backoff
+                best = trial[1] if trial[1] is not None else self._lowest(v)
+                self._caps[v.track] = (best, now + backoff)
 
     @staticmethod
     def _lowest(v: VideoDemand) -> int:
@@ -80,7 +106,8 @@ class Allocator:
                 chosen[v.track] = None
         for v in ordered:  # spend what is left, highest priority first
             layer = chosen[v.track]
-            while layer is not None and layer > 0:
+            best = self._caps[v.track][0] if v.track in self._caps else 0
+            while layer is not None and layer > best:
                 extra = v.layers_bps[layer - 1] - v.layers_bps[layer]
                 if extra > left:
                     break

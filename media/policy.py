@@ -45,6 +45,9 @@ PRIORITY_OTHER = 2
 UPGRADE_HEADROOM = 1.15  # the next layer must fit this many times over ...
 UPGRADE_HOLD_S = 2.0  # ... for this long before we switch up
 DOWNGRADE_MARGIN = 1.0  # switch down as soon as the current layers no longer fit
+UPGRADE_TRIAL_S = 5.0  # a layer that must come down within this of going up failed ...
+UPGRADE_BACKOFF_S = 20.0  # ... and is not tried again for this long (doubling per failure)
+UPGRADE_BACKOFF_MAX_S = 120.0
 
 # Default bitrates of the three camera layers the teacher page publishes (highest first).
 CAMERA_LAYERS_BPS = (1_200_000, 400_000, 120_000)

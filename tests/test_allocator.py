@@ -48,3 +48,23 @@ def test_flapping_estimate_does_not_flap_layers():
         layers.append(a.allocate(budget, 80_000, [TEACHER], now=i * 0.25)["teacher"])
     assert layers.count(1) == 0 or len(set(layers[layers.index(1) :])) <= 2
     assert sum(1 for x, y in zip(layers, layers[1:], strict=False) if x != y) <= 2
+
+
+def test_a_failed_upgrade_is_not_retried_at_once_and_backs_off():
+    a = Allocator()
+    assert a.allocate(300_000, 80_000, [TEACHER], now=0) == {"teacher": 2}
+    for t in (1, 2, 3.1):
+        chosen = a.allocate(2_000_000, 80_000, [TEACHER], now=t)
+    assert chosen == {"teacher": 0}
+    # the link could not carry it: down again within the trial
+    assert a.allocate(400_000, 80_000, [TEACHER], now=5) == {"teacher": 2}
+    # the (app-limited) estimate climbs back at once, but 720p is not tried again for 20 s
+    for t in range(6, 25):
+        assert a.allocate(2_000_000, 80_000, [TEACHER], now=t) == {"teacher": 2}
+    later = [a.allocate(2_000_000, 80_000, [TEACHER], now=t)["teacher"] for t in (26, 27, 28.5)]
+    assert later[-1] == 0
+    # a second failure waits twice as long
+    assert a.allocate(400_000, 80_000, [TEACHER], now=29) == {"teacher": 2}
+    assert all(
+        a.allocate(2_000_000, 80_000, [TEACHER], now=t) == {"teacher": 2} for t in range(30, 69)
+    )
