@@ -9,7 +9,8 @@ Hooks:
 - the send side: a subscriber's PLI/FIR reaches us instead of a (non-existent) encoder; its
   RTCP feedback (REMB, receiver reports, RTT) is observed; its NACK answers pass a budget; its
   connection's RTP goes through our pacer;
-- RTCP out: a PLI to the publisher; counters of what a sender sent;
+- RTCP out: a PLI to the publisher; one REMB per connection instead of one per stream;
+  counters of what a sender sent;
 - ICE: which host addresses aioice offers (it skips 127.0.0.1, which tests and a one-machine
   demo need);
 - codecs: redundant audio (RFC 2198 `red/48000/2`), which aiortc does not know.
@@ -31,7 +32,14 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransc
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from . import red
 from .assembler import FrameAssembler
@@ -58,7 +66,10 @@ def check_compatibility() -> None:
             f"Tongke hooks aiortc {AIORTC_VERSION} internals, found {aiortc.__version__}"
         )
     for cls, names in (
-        (RTCRtpReceiver, ["_handle_rtp_packet", "_send_rtcp_pli", "_send_rtcp_nack"]),
+        (
+            RTCRtpReceiver,
+            ["_handle_rtp_packet", "_send_rtcp", "_send_rtcp_pli", "_send_rtcp_nack"],
+        ),
         (RTCRtpSender, ["_send_keyframe", "_handle_rtcp_packet", "_retransmit"]),
         (RTCRtpTransceiver, []),
     ):
@@ -120,6 +131,57 @@ class _AssemblerBuffer:
         return False, None
 
 
+class ConnectionRemb:
+    """One REMB per connection, covering every stream it receives: the sum of the streams'
+    own estimates.
+
+    aiortc runs one estimator per received stream and sends each as its own REMB; a browser
+    takes any REMB as the cap for its whole connection, so a camera sent as three layers
+    starved at the smallest layer's estimate (~30 kbps each, measured).
+    """
+
+    STALE_S = 5.0  # a stream that stopped reporting no longer counts
+    EVERY_S = 0.25  # at most this often, unless the sum falls
+
+    def __init__(self) -> None:
+        self._streams: dict[int, tuple[int, list[int], float]] = {}  # id -> (bps, ssrcs, when)
+        self._sent_at = 0.0
+        self._sent_bps = 0
+
+    def install(self, receiver: RTCRtpReceiver) -> None:
+        send = receiver._send_rtcp
+        key = id(receiver)
+
+        async def send_rtcp(packet) -> None:  # noqa: ANN001 - aiortc RTCP packet
+            if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+                await send(packet)
+                return
+            try:
+                bps, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            now = time.monotonic()
+            self._streams[key] = (bps, ssrcs, now)
+            total, covered = self.total(now)
+            if now - self._sent_at >= self.EVERY_S or total < 0.9 * self._sent_bps:
+                self._sent_at, self._sent_bps = now, total
+                await send(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP,
+                        ssrc=packet.ssrc,
+                        media_ssrc=0,
+                        fci=pack_remb_fci(total, covered),
+                    )
+                )
+
+        receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+    def total(self, now: float) -> tuple[int, list[int]]:
+        """(sum of the fresh per-stream estimates, the SSRCs they cover)."""
+        fresh = [v for v in self._streams.values() if now - v[2] <= self.STALE_S]
+        return sum(v[0] for v in fresh), sorted({s for v in fresh for s in v[1]})
+
+
 class ReceiverHook:
     """Forwarding hook on one publisher's RTCRtpReceiver. Install before media flows."""
 
@@ -130,10 +192,13 @@ class ReceiverHook:
         on_frame: Callable[[EncodedFrame], None],
         on_keyframe_needed: Callable[[], None],
         max_wait: float = 0.4,
+        remb: ConnectionRemb | None = None,
     ) -> None:
         if getattr(receiver, _DECODER_THREAD_ATTR, None) is not None:
             raise IncompatibleAiortc("receiver already started: hook must precede receive()")
         self.receiver = receiver
+        if remb is not None:
+            remb.install(receiver)
 
         def make(codec: str) -> FrameAssembler:
             self.assembler = FrameAssembler(

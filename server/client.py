@@ -146,6 +146,7 @@ class Participant:
         self.publish_transceivers: dict[str, RTCRtpTransceiver] = {}  # by source
         self._by_mid: dict[str, RemoteTrack] = {}
         self._hooks: dict[str, rtc_internals.ReceiverHook] = {}
+        self._remb = rtc_internals.ConnectionRemb()
         self._last_pli: dict[str, float] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -280,6 +281,7 @@ class Participant:
     async def _on_subscribe_offer(self, message: dict[str, Any]) -> None:
         if self.subscribe_pc is None:
             self.subscribe_pc = RTCPeerConnection(configuration=self.rtc_config)
+            self._remb = rtc_internals.ConnectionRemb()  # one REMB per connection, as browsers
         pc = self.subscribe_pc
         if pc.remoteDescription is not None:
             # aiortc starts the senders and receivers of a renegotiation only if DTLS is
@@ -341,7 +343,7 @@ class Participant:
             self._request_pli(mid)
 
         hook = rtc_internals.ReceiverHook(
-            transceiver.receiver, transceiver.kind, on_frame, on_keyframe_needed
+            transceiver.receiver, transceiver.kind, on_frame, on_keyframe_needed, remb=self._remb
         )
         self._hooks[mid] = hook
 

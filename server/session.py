@@ -70,6 +70,7 @@ class Session:
         self.participant = Participant(identity, self)
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
+        self._publish_remb = rtc_internals.ConnectionRemb()
         self.slots: list[Slot] = []
         self._linked: set[str] = set()  # mids the link steers
         self._watched: object | None = None  # the transport whose coming up we wait for
@@ -234,6 +235,7 @@ class Session:
             )
         if self.publish_pc is None:
             self.publish_pc = self._new_pc()
+            self._publish_remb = rtc_internals.ConnectionRemb()
             pc = self.publish_pc
 
             @pc.on("connectionstatechange")
@@ -283,7 +285,11 @@ class Session:
             f"{self.identity.id}:{name}", self.identity.id, name, kind, send_pli, self._stats
         )
         hook = rtc_internals.ReceiverHook(
-            transceiver.receiver, kind, source.push, source.request_keyframe
+            transceiver.receiver,
+            kind,
+            source.push,
+            source.request_keyframe,
+            remb=self._publish_remb,  # a camera in three layers: one cap for all of them
         )
         return source
 

@@ -84,3 +84,39 @@ async def test_rtt_comes_only_from_a_sender_that_is_sending():
     await sender._handle_rtcp_packet(report(0.35))  # sending again, but negative: dropped
     assert seen[-1] is None
     await pc.close()
+
+
+async def test_one_remb_per_connection_sums_the_streams_estimates():
+    from aiortc import RTCConfiguration, RTCPeerConnection
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receivers = [pc.addTransceiver("video", direction="recvonly").receiver for _ in range(3)]
+    out: list = []
+    for receiver in receivers:
+        async def send(packet, out=out) -> None:
+            out.append(packet)
+
+        receiver._send_rtcp = send
+    remb = rtc_internals.ConnectionRemb()
+    for receiver in receivers:
+        remb.install(receiver)
+
+    def packet(bps: int, ssrc: int) -> RtcpPsfbPacket:
+        return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                              fci=pack_remb_fci(bps, [ssrc]))
+
+    # the three layers of one camera, each with its own estimator's figure
+    for receiver, (bps, ssrc) in zip(
+        receivers, ((1_300_000, 11), (450_000, 12), (130_000, 13)), strict=True
+    ):
+        await receiver._send_rtcp(packet(bps, ssrc))
+    await receivers[0]._send_rtcp("not a remb")  # other RTCP passes untouched
+    rembs = [p for p in out if isinstance(p, RtcpPsfbPacket)]
+    assert "not a remb" in out
+    assert 1 <= len(rembs) <= 2  # throttled: one REMB, not one per stream
+    remb._sent_at = 0.0  # the next one is due
+    await receivers[2]._send_rtcp(packet(130_000, 13))
+    bps, ssrcs = unpack_remb_fci([p for p in out if isinstance(p, RtcpPsfbPacket)][-1].fci)
+    assert bps == 1_880_000 and ssrcs == [11, 12, 13]
+    await pc.close()

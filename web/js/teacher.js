@@ -18,11 +18,10 @@ const session = startPage({
   },
 });
 
-// ?layers=3 sends the camera in three sizes, so a slow classroom gets a small picture
-// without the server re-encoding. Off by default for now: the SFU still sends one REMB per
-// received stream, and Chrome caps the whole connection by it (measured: three layers
-// starve at ~30 kbps each). With one layer the server makes 360p/180p itself.
-const LAYER_COUNT = Number(new URLSearchParams(window.location.search).get('layers') || 1);
+// The camera goes out in three sizes (720p, 360p, 180p at 15 fps), so a slow classroom gets a
+// small picture without the server re-encoding; the server sends one REMB for all three.
+// ?layers=1 sends one (an old PC that cannot encode three): the server then makes the rest.
+const LAYER_COUNT = Number(new URLSearchParams(window.location.search).get('layers') || 3);
 
 const local = { camera: null, mic: null, screen: null, layers: {} };
 window.tongke.local = local;
