@@ -27,9 +27,11 @@ MAX_PENDING = 8  # frames (~0.25 s) waiting for the worker; beyond: skip to a ke
 
 
 class _Rung:
-    def __init__(self, name: str, width: int, height: int, bitrate: int, fps: int) -> None:
+    def __init__(
+        self, name: str, width: int, height: int, bitrate: int, fps: int, cpu_used: int
+    ) -> None:
         self.name, self.width, self.height, self.bitrate = name, width, height, bitrate
-        self.fps = fps
+        self.fps, self.cpu_used = fps, cpu_used
         self.encoder: av.VideoCodecContext | None = None
         self.force_keyframe = True
         self._last_pts: int | None = None
@@ -42,7 +44,9 @@ class _Rung:
                 return []
         self._last_pts = pts
         if self.encoder is None:
-            self.encoder = vp8_encoder(self.width, self.height, self.bitrate, self.fps)
+            self.encoder = vp8_encoder(
+                self.width, self.height, self.bitrate, self.fps, self.cpu_used
+            )
         scaled = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         scaled.pts = frame.pts
         scaled.time_base = frame.time_base
