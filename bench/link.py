@@ -33,6 +33,7 @@ from server.tokens import TokenIssuer
 from .link_metrics import RunLogs, measure, read_captures, timeline
 from .link_plot import plot_timeline
 from .netlab import Link
+from .netlab.link import end_process
 from .netlab.spec import DirSpec, LinkSpec, scenario
 
 log = logging.getLogger("bench.link")
@@ -95,13 +96,7 @@ def wait_until(cond, timeout: float, what: str, procs: list[subprocess.Popen[Any
 
 
 def stop_process(p: subprocess.Popen[Any], grace: float = 8.0) -> None:
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    end_process(p, grace)  # a process that writes its results at exit gets time to
 
 
 def _health_polls(path: Path) -> list[dict[str, Any]]:

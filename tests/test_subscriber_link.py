@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -11,6 +13,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
+from media import policy, rtc_internals
 from media.downtrack import DownTrack
 from media.publication import Publication
 from media.source import Source
@@ -57,50 +60,53 @@ def rr(sender, loss: float) -> RtcpRrPacket:
     return RtcpRrPacket(ssrc=1, reports=[report])
 
 
+class Steered:
+    """A teacher camera on a real aiortc sender, steered by a SubscriberLink on a fake clock."""
+
+    def __init__(self, adaptive: bool = True) -> None:
+        self.stats, self.clock = ForwardStats(), Clock()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.track = DownTrack("video", self.stats)
+        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+        self.sender = transceiver.sender
+        self.link = SubscriberLink(adaptive=adaptive, clock=self.clock)
+        self.link.add("0", transceiver, self.track, lambda: ("teacher", False))
+        self.track.bind(camera(self.stats))
+
+    async def feed(self, seconds: float, bps: int | None, loss: float) -> None:
+        """A browser's RR (+ REMB) four times a second."""
+        for _ in range(int(seconds * 4)):
+            if bps is not None:
+                await self.sender._handle_rtcp_packet(remb(self.sender, bps))
+            await self.sender._handle_rtcp_packet(rr(self.sender, loss))
+            self.link.tick(self.clock.t)
+            self.clock.t += 0.25
+
+    async def close(self) -> None:
+        self.link.close()
+        await self.pc.close()
+
+
 async def test_feedback_moves_the_teacher_camera_between_layers():
-    stats, clock = ForwardStats(), Clock()
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    track = DownTrack("video", stats)
-    transceiver = pc.addTransceiver(track, direction="sendonly")
-    sender = transceiver.sender
-    link = SubscriberLink(clock=clock)
-    link.add("0", transceiver, track, lambda: ("teacher", False))
-    track.bind(camera(stats))
-
-    async def feed(seconds: float, bps: int, loss: float) -> None:
-        for _ in range(int(seconds * 4)):  # a browser's RR+REMB, four times a second
-            await sender._handle_rtcp_packet(remb(sender, bps))
-            await sender._handle_rtcp_packet(rr(sender, loss))
-            link.tick(clock.t)
-            clock.t += 0.25
-
-    await feed(3, 300_000, 0.03)  # the rural link
-    assert track._target_layer == 2  # 180p
-    assert link.health()["quality"] in ("weak", "poor")
-    await feed(6, 3_000_000, 0.0)  # the link recovers
-    assert track._target_layer == 0  # 720p
-    health = link.health()
+    s = Steered()
+    await s.feed(3, 300_000, 0.03)  # the rural link
+    assert s.track._target_layer == 2  # 180p
+    assert s.link.health()["quality"] in ("weak", "poor")
+    await s.feed(6, 3_000_000, 0.0)  # the link recovers
+    assert s.track._target_layer == 0  # 720p
+    health = s.link.health()
     assert health["estimate_kbps"] >= 1_500 and health["loss_pct"] == 0.0
-    await feed(1, 250_000, 0.25)  # capacity collapses
-    assert track._target_layer == 2
-    link.close()
-    await pc.close()
+    await s.feed(1, 250_000, 0.25)  # capacity collapses
+    assert s.track._target_layer == 2
+    await s.close()
 
 
 async def test_baseline_link_forwards_the_top_layer_whatever_the_feedback():
-    stats, clock = ForwardStats(), Clock()
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    track = DownTrack("video", stats)
-    transceiver = pc.addTransceiver(track, direction="sendonly")
-    sender = transceiver.sender
-    link = SubscriberLink(adaptive=False, clock=clock)
-    link.add("0", transceiver, track, lambda: ("teacher", False))
-    track.bind(camera(stats))
-    await sender._handle_rtcp_packet(remb(sender, 200_000))
-    link.tick(clock.t)
-    assert track._target_layer == 0
-    link.close()
-    await pc.close()
+    s = Steered(adaptive=False)
+    await s.sender._handle_rtcp_packet(remb(s.sender, 200_000))
+    s.link.tick(s.clock.t)
+    assert s.track._target_layer == 0
+    await s.close()
 
 
 def rtp(ssrc: int, seq: int, size: int) -> bytes:
@@ -109,75 +115,40 @@ def rtp(ssrc: int, seq: int, size: int) -> bytes:
 
 
 async def test_lossy_link_protects_video_within_what_the_allocator_paid(monkeypatch):
-    import asyncio
-
-    from media import policy, rtc_internals
-
     resent: list[int] = []
 
     async def resend(sender, seq: int) -> None:
         resent.append(seq)
 
     monkeypatch.setattr(rtc_internals, "resend", resend)
-    stats, clock = ForwardStats(), Clock()
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    track = DownTrack("video", stats)
-    transceiver = pc.addTransceiver(track, direction="sendonly")
-    sender = transceiver.sender
-    link = SubscriberLink(clock=clock)
-    link.add("0", transceiver, track, lambda: ("teacher", False))
-    track.bind(camera(stats))
-    for _ in range(20):  # 5 s of a radio link losing 3% at random
-        await sender._handle_rtcp_packet(remb(sender, 300_000))
-        await sender._handle_rtcp_packet(rr(sender, 0.03))
-        link.tick(clock.t)
-        clock.t += 0.25
-    assert link.protecting and link.health()["protected"]
-    assert track._target_layer == 2  # the copies are paid for: 180p, twice
+    s = Steered()
+    await s.feed(5, 300_000, 0.03)  # a radio link losing 3% at random
+    assert s.link.protecting and s.link.health()["protected"]
+    assert s.track._target_layer == 2  # the copies are paid for: 180p, twice
 
     # 180p frames of ~700 bytes at 15 fps: every packet gets its copy ...
-    t = clock.t
+    t, ssrc = s.clock.t, s.sender._ssrc
     for seq in range(10):
-        link._on_rtp_sent(rtp(sender._ssrc, seq, 700), t + seq / 15)
+        s.link._on_rtp_sent(rtp(ssrc, seq, 700), t + seq / 15)
     # ... a 6 KB slide change at once: only what the bank holds
     for seq in range(10, 16):
-        link._on_rtp_sent(rtp(sender._ssrc, seq, 1000), t + 0.7)
+        s.link._on_rtp_sent(rtp(ssrc, seq, 1000), t + 0.7)
     await asyncio.sleep(policy.PROTECT_DELAY_S + 0.05)
     assert resent[:10] == list(range(10))
     assert 0 < len(resent) - 10 < 6
 
-    for _ in range(60):  # the link heals: protection stops
-        await sender._handle_rtcp_packet(rr(sender, 0.0))
-        link.tick(clock.t)
-        clock.t += 0.25
-    assert not link.protecting
-    link.close()
-    await pc.close()
+    await s.feed(15, None, 0.0)  # the link heals: protection stops
+    assert not s.link.protecting
+    await s.close()
 
 
 async def test_collapsed_link_pauses_even_the_teacher_camera_and_resumes_it():
-    stats, clock = ForwardStats(), Clock()
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    track = DownTrack("video", stats)
-    transceiver = pc.addTransceiver(track, direction="sendonly")
-    sender = transceiver.sender
-    link = SubscriberLink(clock=clock)
-    link.add("0", transceiver, track, lambda: ("teacher", False))
-    track.bind(camera(stats))
-
-    async def feed(seconds: float, bps: int, loss: float) -> None:
-        for _ in range(int(seconds * 4)):
-            await sender._handle_rtcp_packet(remb(sender, bps))
-            await sender._handle_rtcp_packet(rr(sender, loss))
-            link.tick(clock.t)
-            clock.t += 0.25
-
-    await feed(2, 300_000, 0.0)
-    assert track._target_layer == 2
-    await feed(3, 90_000, 0.3)  # 100 kbps left: not even 180p fits, audio must
-    assert track.paused
-    assert not link.protecting  # heavy loss here is congestion, not radio noise
-    await feed(8, 400_000, 0.0)
-    assert not track.paused  # the camera is back as soon as the link is
-    link.close()
-    await pc.close()
+    s = Steered()
+    await s.feed(2, 300_000, 0.0)
+    assert s.track._target_layer == 2
+    await s.feed(3, 90_000, 0.3)  # 100 kbps left: not even 180p fits, audio must
+    assert s.track.paused
+    assert not s.link.protecting  # heavy loss here is congestion, not radio noise
+    await s.feed(8, 400_000, 0.0)
+    assert not s.track.paused  # the camera is back as soon as the link is
+    await s.close()

@@ -127,7 +127,7 @@ class Link:
             try:
                 self._stop_proc()
                 for p in self._children:
-                    _end(p)
+                    end_process(p)
             finally:
                 for ns in (self.ns_a, self.ns_b):
                     netns.delete(ns)
@@ -140,7 +140,7 @@ class Link:
             self._ctrl.close()  # EOF: the emulator exits if it has not yet
             self._ctrl = None
         if self._proc is not None:
-            _end(self._proc, grace=3.0)
+            end_process(self._proc, grace=3.0)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -262,7 +262,8 @@ class Link:
         return sock
 
 
-def _end(p: subprocess.Popen[Any], grace: float = 1.0) -> None:
+def end_process(p: subprocess.Popen[Any], grace: float = 1.0) -> None:
+    """Terminate, then kill after `grace` seconds; reaps it either way."""
     if p.poll() is not None:
         return
     p.terminate()
