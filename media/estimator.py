@@ -10,7 +10,7 @@ The estimate is the least of three caps, as in GCC:
   collapse the rate), cuts above 10%. The bands judge the loss smoothed over reports: one
   report of a few dozen packets on a link that loses 3% often shows none (growing on it
   ratchets the rate far past the link) and now and then 10% (cutting on it ratchets the rate
-  down for good). A report with more than LOSS_CUT_AT_ONCE still cuts at once;
+  down for good). A report above LOSS_CUT_AT_ONCE still cuts at once;
 - a delay-based rate: backs off when RTT shows a standing queue.
 """
 
@@ -95,10 +95,14 @@ class BandwidthEstimator:
 
     @property
     def congested(self) -> bool:
-        """Loss beyond radio noise, or a queue standing in the path."""
+        """Loss beyond radio noise (smoothed above the hold band, or one report that cannot be
+        chance), or a queue standing in the path. A radio link losing 3% at random is not
+        congested: its receiver's REMB does not bind, and the camera is not paused."""
         queue = self.queue_delay
-        return self.loss >= policy.LOSS_INCREASE_MAX or (
-            queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2
+        return (
+            self.loss_avg > policy.LOSS_HOLD_MAX
+            or self.loss > policy.LOSS_CUT_AT_ONCE
+            or (queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2)
         )
 
     def _fresh_remb(self, now: float) -> float | None:

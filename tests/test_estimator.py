@@ -43,7 +43,7 @@ def test_floor_and_remb_cap():
     assert est.target(t) == policy.FLOOR_BPS
     est2 = BandwidthEstimator()
     est2.on_remb(150_000, 0)
-    est2.on_loss(0.03, 0)  # congestion: the receiver's REMB binds
+    est2.on_loss(0.3, 0)  # congestion: the receiver's REMB binds
     assert est2.target(0) == 150_000
     assert est2.target(policy.REMB_STALE_S + 1) >= 150_000  # a stale REMB caps nothing
 
