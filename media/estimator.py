@@ -16,6 +16,8 @@ The estimate is the least of three caps, as in GCC:
 
 from __future__ import annotations
 
+from collections import deque
+
 from . import policy
 
 
@@ -29,6 +31,7 @@ class BandwidthEstimator:
         self._last_cut = -1e9
         self._last_delay_update: float | None = None
         self._min_rtt: float | None = None
+        self._rtts: deque[tuple[float, float]] = deque()  # (when, sample)
         self.rtt: float | None = None
         self.loss = 0.0  # the last report's
         self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
@@ -75,6 +78,12 @@ class BandwidthEstimator:
         self._loss_rate = self._clamp(self._loss_rate)
 
     def on_rtt(self, rtt: float, now: float) -> None:
+        # A standing queue raises every sample; one report stuck behind a burst raises one.
+        # Judge the least of the last QUEUE_WINDOW_S of samples.
+        self._rtts.append((now, rtt))
+        while self._rtts and now - self._rtts[0][0] > policy.QUEUE_WINDOW_S:
+            self._rtts.popleft()
+        rtt = min(r for _, r in self._rtts)
         self.rtt = rtt
         self._min_rtt = rtt if self._min_rtt is None else min(self._min_rtt, rtt)
         last = self._last_delay_update

@@ -29,6 +29,7 @@ CLEAR_GROWTH_PER_S = 0.30
 CLEAR_QUEUE_S = 0.02
 LOSS_CUT_MIN_INTERVAL = 0.3  # seconds between loss cuts (an RR reports the same loss for a while)
 QUEUE_DELAY_HIGH = 0.15  # RTT above the path's minimum by this much: a standing queue
+QUEUE_WINDOW_S = 1.5  # ... in every RTT sample of this long (one late report is no queue)
 QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
