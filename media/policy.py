@@ -4,9 +4,8 @@ Policy, in the order it is applied to each subscriber:
 1. Audio first: every audio track is always forwarded, whatever the estimate.
 2. Then slides (a `screen` source), then the teacher's camera, then everything else
    (classroom uplinks, meeting thumbnails). Each video gets its lowest layer before any video
-   gets a higher one. The teacher's camera pauses only on a congested link where even its
-   lowest layer does not fit beside audio (sending it anyway would fill the queue and cost
-   the audio too); a merely unproven estimate (a new subscriber) never pauses it.
+   gets a higher one. The teacher's camera is never paused (its lowest layer is small, and
+   the pacer sends audio first when the link cannot carry both), the rest may be.
 3. Layers switch only at keyframes; going up needs headroom held for a while, going down
    happens at once.
 4. Losses up to LOSS_HOLD_MAX are radio noise, not congestion: hold the rate there.
@@ -71,8 +70,8 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # costs a round trip of NACK, and at 150 ms RTT a frozen picture. Past PROTECT_LOSS_ON (smoothed
 # receiver-report loss) each video packet is sent twice, the copy as RTX PROTECT_DELAY_S later;
 # the allocator pays for the copy (a lower layer), the picture stops freezing. Off again below
-# PROTECT_LOSS_OFF. Only while the protected lowest layer fits the estimate and no queue
-# stands: copies help against random loss, and make congestion loss worse.
+# PROTECT_LOSS_OFF. Not while a queue stands: copies help against random loss, and make
+# congestion loss worse.
 PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02
@@ -94,9 +93,7 @@ def audio_cost(measured_bps: float, red: bool) -> float:
     return payload * (2 if red else 1) + RTP_HEADER_BPS
 
 
-def priority(
-    owner_role: str, name: str, called_on: bool, viewer_role: str, congested: bool = False
-) -> tuple[int, bool]:
+def priority(owner_role: str, name: str, called_on: bool, viewer_role: str) -> tuple[int, bool]:
     """(priority, pausable) of a video publication for one subscriber.
 
     The class the teacher calls on is shown to everyone: it ranks with the teacher's camera.
@@ -104,10 +101,10 @@ def priority(
     lose thumbnails before the lesson itself suffers.
     """
     if name == "screen":
-        return PRIORITY_SLIDES, congested
+        return PRIORITY_SLIDES, False
     if owner_role == "teacher" or called_on:
-        return PRIORITY_TEACHER, congested
-    return PRIORITY_OTHER, congested or viewer_role != "teacher"
+        return PRIORITY_TEACHER, False
+    return PRIORITY_OTHER, viewer_role != "teacher"
 
 
 def health(loss: float, estimate_bps: float, queue_s: float, degraded: bool) -> str:

@@ -189,13 +189,11 @@ class SubscriberLink:
                 track.downtrack.set_layer(0)
                 continue
             role, called_on = track.describe()
-            prio, pausable = policy.priority(
-                role, publication.name, called_on, self.viewer_role, self.estimator.congested
-            )
+            prio, pausable = policy.priority(role, publication.name, called_on, self.viewer_role)
             videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
         video_cost = 1.0
         if self.adaptive:
-            self.protecting = self._should_protect(target, audio, videos)
+            self.protecting = self._should_protect()
             if self.protecting:
                 video_cost += policy.PROTECT_OVERHEAD
                 videos = [
@@ -216,18 +214,14 @@ class SubscriberLink:
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
 
-    def _should_protect(self, target: float, audio: float, videos: list[VideoDemand]) -> bool:
+    def _should_protect(self) -> bool:
         loss = self.estimator.loss_avg
         wanted = loss >= policy.PROTECT_LOSS_ON or (
             self.protecting and loss >= policy.PROTECT_LOSS_OFF
         )
-        if not wanted or not videos:
-            return False
         queue = self.estimator.queue_delay
-        if queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2:
-            return False  # the loss is congestion: copies would only add to it
-        first = min(videos, key=lambda v: v.priority)
-        return target >= audio + (1 + policy.PROTECT_OVERHEAD) * first.layers_bps[-1]
+        # a standing queue: the loss is congestion, and copies would only add to it
+        return wanted and (queue is None or queue < policy.QUEUE_DELAY_HIGH / 2)
 
     def _sent_bytes(self) -> int:
         return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())

@@ -68,10 +68,14 @@ def test_rising_rtt_backs_off_and_recovers():
     est.on_rtt(0.15, 0)
     est.on_rtt(0.15, 1)
     before = est.target(1)
-    est.on_rtt(0.45, 2)  # 300 ms of standing queue
-    assert est.target(2) <= 300_000 * policy.QUEUE_DELAY_CUT + 1
+    est.on_rtt(0.45, 1.5)  # one report stuck behind a burst: no standing queue yet
+    assert est.target(1.5) == before
+    est.on_rtt(0.45, 2)  # 300 ms of standing queue, in every sample of the window
+    est.on_rtt(0.45, 2.5)
+    est.on_rtt(0.45, 3.1)
+    assert est.target(3.1) <= 300_000 * policy.QUEUE_DELAY_CUT + 1
     assert est.queue_delay is not None and est.queue_delay > 0.25
-    for i in range(3, 40):
+    for i in range(4, 40):
         est.on_rtt(0.15, i)
     assert est.target(40) >= before
 
