@@ -35,7 +35,8 @@ class BandwidthEstimator:
         self.rtt: float | None = None
         self.loss = 0.0  # the last report's
         self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
-        self._clean_since: float | None = None  # reports since then showed no loss at all
+        self._clean_since: float | None = None
+        self._reports = 0  # reports since then showed no loss at all
         self.sent_bps = 0.0
 
     def on_sent_rate(self, bps: float) -> None:
@@ -48,6 +49,7 @@ class BandwidthEstimator:
     def on_loss(self, fraction: float, now: float) -> None:
         """Fraction of packets lost (0..1) since the last receiver report."""
         self.loss = fraction
+        self._reports += 1
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:
             self._clean_since = None
@@ -65,7 +67,9 @@ class BandwidthEstimator:
                 base = min(self._loss_rate, self.sent_bps or self._loss_rate)
                 self._loss_rate = base * (1 - 0.5 * max(fraction, self.loss_avg))
                 self._last_cut = now
-        elif max(fraction, self.loss_avg) < policy.LOSS_INCREASE_MAX and last is not None:
+        elif self._reports < policy.MIN_REPORTS_TO_GROW or last is None:
+            pass  # the smoothed loss means nothing yet: a first lucky report is no clean link
+        elif max(fraction, self.loss_avg) < policy.LOSS_INCREASE_MAX:
             queue = self.queue_delay
             clear = fraction == 0 and queue is not None and queue < policy.CLEAR_QUEUE_S
             growth = policy.CLEAR_GROWTH_PER_S if clear else policy.LOSS_GROWTH_PER_S
@@ -74,6 +78,13 @@ class BandwidthEstimator:
             # proves nothing (an app-limited sender must not bank an estimate it never tried).
             grown = max(grown, self._fresh_remb(now) or 0.0)
             ceiling = max(policy.CLEAN_CEILING_BPS, 4 * self.sent_bps)
+            self._loss_rate = max(self._loss_rate, min(grown, ceiling))
+        elif (queue := self.queue_delay) is not None and queue < policy.QUEUE_DELAY_HIGH / 3:
+            # Loss in the hold band with no queue in sight: random loss, not congestion. Climb
+            # back slowly towards what the link delivers (a cut on a radio link must not stick
+            # at the floor); the delay controller stops it where a queue begins.
+            grown = self._loss_rate * (1 + policy.LOSS_GROWTH_PER_S) ** min(now - last, 1.0)
+            ceiling = max(policy.START_BPS, policy.HOLD_BAND_CEILING * self.sent_bps)
             self._loss_rate = max(self._loss_rate, min(grown, ceiling))
         self._loss_rate = self._clamp(self._loss_rate)
 

@@ -23,6 +23,8 @@ LOSS_CUT_AT_ONCE = 0.2  # a single report this bad is congestion, not chance
 CLEAN_STREAK_S = 2.0  # reports without any loss for this long: the smoothed loss decays fast
 LOSS_SMOOTHING = 0.06  # weight of each new receiver report in the smoothed loss
 LOSS_GROWTH_PER_S = 0.12
+MIN_REPORTS_TO_GROW = 5  # receiver reports before the loss-based rate may grow at all
+HOLD_BAND_CEILING = 1.5  # in the hold band with no queue: grow up to this x what we send
 # No loss at all and no queue in sight (a school LAN): grow faster, 300 kbps to 1.5 Mbps in ~6 s.
 CLEAR_GROWTH_PER_S = 0.30
 CLEAR_QUEUE_S = 0.02

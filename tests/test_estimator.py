@@ -107,3 +107,26 @@ def test_an_unlucky_report_on_a_radio_link_does_not_ratchet_the_rate_down():
         est.on_loss(lost / 40, i * 0.25)
     assert unlucky >= 3
     assert est.target(60.0) >= 270_000
+
+
+def test_after_a_cut_a_radio_link_climbs_back_unless_a_queue_stands():
+    for queue_s, expect_growth in ((0.0, True), (0.2, False)):
+        est = BandwidthEstimator(start_bps=300_000)
+        est.on_sent_rate(240_000)
+        est.on_rtt(0.15, 0.0)
+        t = 0.0
+        for _ in range(8):  # a burst of congestion: cut hard
+            t += 0.25
+            est.on_rtt(0.15, t)
+            est.on_loss(0.3, t)
+        low = est.target(t)
+        assert low < 200_000
+        for _ in range(60):  # then 15 s of 3% random loss
+            t += 0.25
+            est.on_rtt(0.15 + queue_s, t)
+            est.on_loss(0.03, t)
+        if expect_growth:
+            assert est.target(t) >= 300_000  # back to what the link carried, no further
+            assert est.target(t) <= 1.5 * 240_000 + 1
+        else:
+            assert est.target(t) <= low
