@@ -23,7 +23,7 @@ from .source import Source
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 8  # frames (~0.25 s) waiting for the worker; beyond: skip to a keyframe
+MAX_PENDING = 8  # frames (~0.25 s) waiting for the worker; beyond: decode only, no encoding
 
 
 class _Rung:
@@ -112,11 +112,14 @@ class Ladder:
             if not frame.keyframe:
                 return
             self._waiting_keyframe = False
-        if self._pending >= MAX_PENDING:  # the worker fell behind: skip, restart at a keyframe
+        if self._pending >= 2 * MAX_PENDING:  # far behind: skip, restart at a keyframe
             self._waiting_keyframe = True
             self.top.request_keyframe()
             return
-        wanted = [n for n, s in self.sources.items() if s.subscriber_count]
+        # Behind: keep decoding (the decoder needs every frame; a keyframe round trip freezes
+        # every rung) but encode nothing until the worker catches up: a lower frame rate.
+        behind = self._pending >= MAX_PENDING
+        wanted = [] if behind else [n for n, s in self.sources.items() if s.subscriber_count]
         self._pending += 1
         future = self._worker.submit(self._transcode, frame, wanted)
         future.add_done_callback(
