@@ -9,10 +9,13 @@ room whose time covers now is marked held, else an unscheduled row is added.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .room import Participant, Room
@@ -66,6 +69,23 @@ CREATE TABLE IF NOT EXISTS review_comments (
 );
 CREATE INDEX IF NOT EXISTS comments_recording ON review_comments (recording_id, t);
 """
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _never_raises(method: F) -> F:
+    """A failed write to the records must not take a lesson down: log it and go on."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except sqlite3.Error:
+            log.exception("records: %s failed", method.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
 
 # A live room matches a scheduled lesson that starts up to this early or ends this late.
 MATCH_EARLY_S = 30 * 60
@@ -252,6 +272,7 @@ class RecordsKeeper:
             self.store.close_lesson(lesson_id, now)
         self._lesson.clear()
 
+    @_never_raises
     def participant_joined(self, room: Room, participant: Participant) -> None:
         who = participant.identity
         if who.role not in ATTENDING_ROLES:
@@ -268,6 +289,7 @@ class RecordsKeeper:
         row = self.store.joined(lesson_id, who.id, who.name, who.role, who.campus or "", now)
         self._attendance[id(participant)] = (participant, row)
 
+    @_never_raises
     def participant_left(self, room: Room, participant: Participant) -> None:
         entry = self._attendance.pop(id(participant), None)
         if entry is not None:
@@ -276,11 +298,13 @@ class RecordsKeeper:
     def media_changed(self, room: Room) -> None:
         pass
 
+    @_never_raises
     def room_closed(self, room: Room) -> None:
         lesson_id = self._lesson.pop(room.id, None)
         if lesson_id is not None:
             self.store.close_lesson(lesson_id, self._clock())
 
+    @_never_raises
     def recording_changed(self, meta: dict[str, Any]) -> None:
         self.store.set_recording(str(meta["room"]), str(meta["id"]))
 
