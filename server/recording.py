@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from media.recorder import DiskPolicy, DiskSpaceError, Recorder, finalize, media_duration
+from media.recorder import (
+    DiskPolicy,
+    DiskSpaceError,
+    Recorder,
+    finalize,
+    free_bytes,
+    media_duration,
+)
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -155,6 +162,7 @@ class RecordingService:
         self.active: dict[str, Recording] = {}  # room id -> recording
         self._wanted: dict[str, bool] = {}  # what the teacher or staff asked, per room
         self._rooms: dict[str, Room] = {}
+        self.warnings: dict[str, list[dict[str, Any]]] = {}  # room id -> what the writer said
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- asked for ----------------------------------------------------------------------------
@@ -217,8 +225,15 @@ class RecordingService:
         log.info("recording %s ended (%s)", meta["id"], state)
         return meta
 
-    def is_recording(self, room_id: str) -> bool:
-        return room_id in self.active
+    def status(self, room_id: str) -> dict[str, Any]:
+        recording = self.active.get(room_id)
+        return {
+            "room": room_id,
+            "recording": recording is not None,
+            "id": recording.id if recording else None,
+            "free_mb": free_bytes(self.root if self.root.exists() else self.root.parent) // 1024**2,
+            "warnings": self.warnings.get(room_id, [])[-10:],
+        }
 
     # -- RoomObserver -------------------------------------------------------------------------
 
@@ -232,7 +247,9 @@ class RecordingService:
                 self.start(room)
             except DiskSpaceError as exc:
                 log.warning("room %s not recorded: %s", room.id, exc)
-                participant.session.post_send(_warning("disk_full", str(exc)))
+                warning = _warning("disk_full", str(exc))
+                self.warnings.setdefault(room.id, []).append(warning | {"t": time.time()})
+                participant.session.post_send(warning)
             except OSError:
                 log.exception("room %s: recording could not start", room.id)
 
@@ -370,6 +387,7 @@ class RecordingService:
 
     def _on_writer_problem(self, room_id: str, code: str, detail: str) -> None:
         log.warning("recording in %s: %s (%s)", room_id, code, detail)
+        self.warnings.setdefault(room_id, []).append(_warning(code, detail) | {"t": time.time()})
         room = self._rooms.get(room_id)
         if room is not None:
             self._tell_teachers(room, _warning(code, detail))

@@ -58,6 +58,7 @@ class RecordingApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            web.get("/api/recording/{room}", self.status),
             web.post("/api/recording/{room}/start", self.start),
             web.post("/api/recording/{room}/stop", self.stop),
             web.get("/api/recordings", self.library),
@@ -88,6 +89,17 @@ class RecordingApi:
         return directory, meta
 
     # -- recording on and off -----------------------------------------------------------------
+
+    async def status(self, request: web.Request) -> web.Response:
+        """Whether a room is recording, the free disk space, and the writer's warnings."""
+        try:
+            identity = self._identity(request)
+            room_id = request.match_info["room"]
+            if not may_control(identity, room_id):
+                raise HttpError(403, "not_allowed", "仅本课教师或教务可以查看。", "not allowed")
+        except HttpError as exc:
+            return exc.response
+        return web.json_response(self.service.status(room_id))
 
     async def start(self, request: web.Request) -> web.Response:
         try:
