@@ -233,6 +233,7 @@ class RecordingService:
             "id": recording.id if recording else None,
             "free_mb": free_bytes(self.root if self.root.exists() else self.root.parent) // 1024**2,
             "warnings": self.warnings.get(room_id, [])[-10:],
+            "now": time.time(),
         }
 
     # -- RoomObserver -------------------------------------------------------------------------
