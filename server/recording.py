@@ -269,32 +269,54 @@ class RecordingService:
 
     # -- start-up and shutdown ----------------------------------------------------------------
 
-    def recover(self) -> list[str]:
-        """Finalize recordings a dead server left behind: copy the packets written into a
-        complete file (cues, duration) and mark them interrupted. Blocking: run in a thread."""
-        recovered = []
+    def interrupted(self) -> list[Path]:
+        """Recordings a dead server left in state "recording". Read before any new one starts."""
         if not self.root.is_dir():
-            return recovered
-        for directory in sorted(self.root.iterdir()):
+            return []
+        return [
+            d
+            for d in sorted(self.root.iterdir())
+            if (read_meta(d) or {}).get("state") == "recording"
+        ]
+
+    def recover(self, directories: list[Path]) -> list[str]:
+        """Finalize recordings cut short: copy the packets written into a complete file (cues,
+        duration) and mark them interrupted. Blocking: run it in a thread. Safe to repeat after
+        a crash during it: the cut-short file is kept as lesson.partial.webm until the copy is
+        complete."""
+        recovered = []
+        for directory in directories:
             meta = read_meta(directory)
-            if meta is None or meta.get("state") != "recording":
+            if meta is None:
                 continue
             media = directory / MEDIA_FILE
             partial = directory / "lesson.partial.webm"
+            duration = 0.0
             try:
-                if media.exists() and media.stat().st_size > 0:
+                if not partial.exists() and media.exists() and media.stat().st_size > 0:
                     os.replace(media, partial)
-                    duration = finalize(partial, media)
+                if partial.exists():
+                    tmp = directory / "lesson.finalizing.webm"
+                    duration = finalize(partial, tmp)
+                    os.replace(tmp, media)
                     partial.unlink()
-                else:
-                    duration = 0.0
-            except Exception:  # unreadable: keep the bytes under their partial name
+            except Exception:  # unreadable: the bytes stay under their partial name
                 log.exception("recording %s: could not finalize", directory.name)
-                duration = 0.0
             start = float(meta.get("media_start") or meta["started_at"])
             self._end_meta(directory, meta, start + duration, "interrupted", None)
             recovered.append(directory.name)
         return recovered
+
+    def recover_in_background(self) -> None:
+        """Finalize what a dead server left, without holding up the start: a long lesson takes
+        a while to copy. The list is taken now, before any new recording starts."""
+        pending = self.interrupted()
+        if pending:
+            self._own(self._recover(pending))
+
+    async def _recover(self, pending: list[Path]) -> None:
+        recovered = await asyncio.to_thread(self.recover, pending)
+        log.warning("finalized recordings cut short by a restart: %s", recovered)
 
     async def close(self) -> None:
         for room_id in list(self.active):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -57,9 +56,7 @@ def setup(app: web.Application) -> None:
     reports.setup(app, store, settings)
 
     async def on_startup(_: web.Application) -> None:
-        recovered = await asyncio.to_thread(service.recover)
-        if recovered:
-            log.warning("finalized recordings cut short by a restart: %s", recovered)
+        service.recover_in_background()
         keeper.start()
 
     async def on_shutdown(_: web.Application) -> None:

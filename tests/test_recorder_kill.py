@@ -103,7 +103,13 @@ async def test_killed_server_leaves_a_playable_recording(tmp_path: Path) -> None
 
     # The next start finalizes the cut-short file: same media, now with a duration.
     server = await start_server("server.cli", args, port, tmp_path / "server2.log")
-    await server.stop()
+    try:
+        deadline = time.monotonic() + 20
+        while json.loads((media.parent / "meta.json").read_text())["state"] == "recording":
+            assert time.monotonic() < deadline, server.log_tail()
+            await asyncio.sleep(0.1)
+    finally:
+        await server.stop()
     meta = json.loads((media.parent / "meta.json").read_text())
     assert meta["state"] == "interrupted"
     assert abs(meta["duration"] - last_video) < 0.3
