@@ -117,7 +117,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def page_url(settings: Settings, role: str, token: str) -> str:
-    page = "teacher" if role in ("teacher", "member") else role
+    page = "meeting" if role == "member" else role  # a meeting's host: /meeting?token=…
     return f"{settings.base_url}/{page}?token={token}"
 
 

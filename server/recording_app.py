@@ -1,11 +1,14 @@
-"""Wires recording, records, reports and replay into the application: `setup(app)`."""
+"""Wires recording, records, reports, replay and meeting minutes into the application:
+`setup(app)`."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
+from . import meeting
 from .config import Settings
 from .recording import RecordingPolicy, RecordingService, guess_subject_grade
 from .recording_api import RecordingApi
@@ -43,8 +46,15 @@ def setup(app: web.Application) -> None:
     facts = lesson_facts(settings)
     store = RecordsStore(settings.data_dir / RECORDS_DB)
     keeper = RecordsKeeper(store, facts)
+    minutes = meeting.setup(app, store, app[ISSUER])
+
+    def recording_changed(meta: dict[str, Any]) -> None:
+        keeper.recording_changed(meta)
+        if meta["state"] != "recording":  # ended: the meeting's minutes go beside it
+            minutes.keep_with(meta, service.root / str(meta["id"]))
+
     service = RecordingService(
-        settings.data_dir, RecordingPolicy.from_settings(settings), facts, keeper.recording_changed
+        settings.data_dir, RecordingPolicy.from_settings(settings), facts, recording_changed
     )
     app[RECORDS] = store
     app[RECORDINGS] = service

@@ -186,6 +186,9 @@ class RecordsStore:
             (campus, teacher, lesson_id),
         )
 
+    def mark_meeting(self, lesson_id: int) -> None:
+        self.db.execute("UPDATE lessons SET kind='meeting' WHERE id=?", (lesson_id,))
+
     def joined(
         self, lesson_id: int, participant: str, name: str, role: str, campus: str, now: float
     ) -> int:
@@ -286,6 +289,8 @@ class RecordsKeeper:
             lesson_id = self._lesson[room.id] = self.store.open_lesson(room.id, now, **facts)
         if who.role == "teacher":
             self.store.fill_host(lesson_id, who.campus or "", who.name)
+        elif who.role == "member":  # members meet (教研); a host may have opened the room
+            self.store.mark_meeting(lesson_id)
         row = self.store.joined(lesson_id, who.id, who.name, who.role, who.campus or "", now)
         self._attendance[id(participant)] = (participant, row)
 
