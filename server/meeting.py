@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .protocol import error
+from .protocol import ProtocolError, error
 from .records import RecordsStore
 from .tokens import Identity, TokenError, TokenIssuer
 
+if TYPE_CHECKING:
+    from .room import Room
+
+MAX_MEETING_MEMBERS = 16  # cameras a member's page and uplink can carry
 MAX_MINUTES_CHARS = 20_000
 EDIT_ROLES = frozenset({"teacher", "member"})
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -36,6 +40,21 @@ CREATE TABLE IF NOT EXISTS minutes (
     PRIMARY KEY (room, lesson_id)
 );
 """
+
+
+def check_capacity(room: Room, identity: Identity) -> None:
+    """A meeting holds at most MAX_MEETING_MEMBERS members (a reconnecting one always fits)."""
+    if identity.role != "member":
+        return
+    others = sum(
+        p.identity.role == "member" and p.id != identity.id for p in room.participants.values()
+    )
+    if others >= MAX_MEETING_MEMBERS:
+        raise ProtocolError(
+            "room_full",
+            f"教研活动人数已满（最多{MAX_MEETING_MEMBERS}人）。",
+            f"{others} members already in {room.id}",
+        )
 
 
 class MinutesConflict(Exception):

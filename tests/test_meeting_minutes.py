@@ -60,3 +60,38 @@ def test_minutes_belong_to_one_meeting_and_are_kept_with_its_recording(tmp_path:
     assert (directory / "minutes.md").read_text(encoding="utf-8") == "第一次教研纪要"
     store.open_lesson(ROOM, 9000.0, kind="meeting")  # next week's meeting starts blank
     assert minutes.get(ROOM)["text"] == "" and minutes.get(ROOM)["version"] == 0
+
+
+async def test_a_full_meeting_refuses_one_more_member(server, monkeypatch) -> None:
+    from server import meeting
+    from server.client import Participant, SignallingError
+
+    monkeypatch.setattr(meeting, "MAX_MEETING_MEMBERS", 2)
+    joined = []
+    try:
+        for i in range(2):
+            p = Participant()
+            await p.connect(
+                server.url, server.mint(ROOM, "member", f"老师{i}", participant_id=f"m{i}")
+            )
+            await p.join()
+            joined.append(p)
+        host = Participant()  # the host is not a member: always fits
+        await host.connect(server.url, server.mint(ROOM, "teacher", "主持人", participant_id="h"))
+        await host.join()
+        joined.append(host)
+        extra = Participant()
+        await extra.connect(server.url, server.mint(ROOM, "member", "老师3", participant_id="m3"))
+        joined.append(extra)
+        try:
+            await extra.join()
+            raise AssertionError("a third member joined a meeting of two")
+        except SignallingError as exc:
+            assert exc.code == "room_full" and "人数已满" in exc.message
+        again = Participant()  # m0 reconnecting (a reload) is still welcome
+        await again.connect(server.url, server.mint(ROOM, "member", "老师0", participant_id="m0"))
+        await again.join()
+        joined.append(again)
+    finally:
+        for p in joined:
+            await p.close()
