@@ -31,7 +31,7 @@ def cut_short_recording(path: Path, frames: int = 60) -> None:
     path.write_bytes(whole[: len(whole) * 3 // 4])
 
 
-def test_a_crash_while_finalizing_loses_nothing(tmp_path: Path) -> None:
+async def test_a_crash_while_finalizing_loses_nothing(tmp_path: Path) -> None:
     service = RecordingService(tmp_path, RecordingPolicy(False, DiskPolicy()))
     directory = tmp_path / "recordings" / "r1"
     directory.mkdir(parents=True)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
+from server import records
 from server.client import Participant
 from server.recording_app import RECORDS
 
@@ -26,7 +29,12 @@ async def until(check, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_lesson_leaves_its_record(server) -> None:
+@pytest.fixture
+def fast_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "HEALTH_SAMPLE_S", 0.5)  # before the server starts sampling
+
+
+async def test_a_lesson_leaves_its_record(fast_health, server) -> None:
     store = server.app[RECORDS]
     now = time.time()
     lesson_id = store.schedule(
@@ -42,8 +50,17 @@ async def test_a_lesson_leaves_its_record(server) -> None:
     b = await join(server, ROOM, "classroom", "厉山镇中心学校七(1)班", "c2", "lishan-central")
     watcher = await join(server, ROOM, "observer", "巡课", "o", "")
     b2 = await join(server, ROOM, "classroom", "厉山镇中心学校七(1)班", "c2", "lishan-central")
-    await a.close()
     db = store.db
+    # Each participant's link health is sampled into its attendance row.
+    await until(
+        lambda: (
+            db.execute(
+                "SELECT COUNT(*) FROM attendance WHERE good + weak + poor > 0 AND participant='c1'"
+            ).fetchone()[0]
+            > 0
+        )
+    )
+    await a.close()
     await until(
         lambda: (
             db.execute("SELECT left_at FROM attendance WHERE participant='c1'").fetchone()[0]

@@ -40,9 +40,7 @@ def store(tmp_path: Path) -> RecordsStore:
     teacher = s.joined(lesson, "t", "王老师", "teacher", "yandi", at(12, 8))
     a = s.joined(lesson, "c1", "烈山湖七(1)班", "classroom", "lieshanhu", at(12, 8))
     b = s.joined(lesson, "c2", "厉山七(1)班", "classroom", "lishan-central", at(12, 8))
-    for row in (teacher, a, b):
-        s.health(row, "good")
-    s.health(b, "poor")
+    s.health([(teacher, "good"), (a, "good"), (b, "good"), (b, "poor")])
     s.set_recording("g7-math", "rec-1")
     s.close_lesson(lesson, at(12, 8, 40))
     # Lesson 2 (Oct 13): only 烈山湖 joins, 5 minutes late, leaves 5 minutes early.
@@ -50,7 +48,7 @@ def store(tmp_path: Path) -> RecordsStore:
     assert lesson == ids[1]  # matched though opened 5 minutes before its start
     s.joined(lesson, "t", "王老师", "teacher", "yandi", at(13, 7, 55))
     row = s.joined(lesson, "c1", "烈山湖七(1)班", "classroom", "lieshanhu", at(13, 8, 5))
-    s.health(row, "weak")
+    s.health([(row, "weak")])
     s.left(row, at(13, 8, 35))
     s.close_lesson(lesson, at(13, 8, 40))
     # Lesson 3 (Oct 14): not held. Lesson 4 (Oct 15): held, 厉山 drops and rejoins.
