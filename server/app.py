@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily
 from media import rtc_internals
 from media.stats import ForwardStats
 
+from . import recording_app
 from .config import Settings
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, error, parse
 from .room import RoomRegistry
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", index)
     for page in PAGES:
         app.router.add_get(f"/{page}", _page(page))
+    recording_app.setup(app)  # recording, records, reports, replay
     app.router.add_static("/static/", WEB_DIR, append_version=False)
     app.on_shutdown.append(_close_sessions)
     return app

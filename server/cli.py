@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.link_cli import add_parser as add_link_parser
 
     add_link_parser(bench_sub)
+    from bench.record import add_parser as add_record_parser
+
+    add_record_parser(bench_sub)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -84,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         base = args.server or settings.base_url
         asyncio.run(run_watch(base, args.token, args.seconds, decode=not args.no_decode))
         return 0
+    if args.command == "bench" and args.bench == "record":
+        from bench.record import run_record_cli
+
+        return run_record_cli(args)
     if args.command == "bench" and args.bench == "link":
         from bench.link_cli import run_link_cli
 
@@ -110,7 +117,7 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def page_url(settings: Settings, role: str, token: str) -> str:
-    page = "teacher" if role in ("teacher", "member") else role
+    page = "meeting" if role == "member" else role  # a meeting's host: /meeting?token=…
     return f"{settings.base_url}/{page}?token={token}"
 
 

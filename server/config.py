@@ -44,6 +44,7 @@ class Settings:
     demo: Consortium | None
     adaptive: bool = True
     ladder: bool = True
+    recording: dict[str, Any] = field(default_factory=dict)  # [recording], see defaults.toml
 
     @property
     def base_url(self) -> str:
@@ -118,6 +119,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         demo=demo,
         adaptive=bool(raw.get("media", {}).get("adaptive", True)),
         ladder=bool(raw.get("media", {}).get("ladder", True)),
+        recording=dict(raw.get("recording", {})),
     )
 
 

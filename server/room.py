@@ -4,7 +4,7 @@ about media itself: it tells each participant's session to resync when the pictu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from media.publication import Publication
 from media.source import Source
@@ -42,9 +42,28 @@ class Participant:
         return info
 
 
+class RoomObserver(Protocol):
+    """Told what happens in rooms (recording, records); must not raise."""
+
+    def participant_joined(self, room: Room, participant: Participant) -> None: ...
+
+    def participant_left(self, room: Room, participant: Participant) -> None: ...
+
+    def media_changed(self, room: Room) -> None: ...
+
+    def room_closed(self, room: Room) -> None: ...
+
+
 class Room:
-    def __init__(self, room_id: str, title: str, ladder: bool = True) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        title: str,
+        ladder: bool = True,
+        observers: list[RoomObserver] | None = None,
+    ) -> None:
         self.id = room_id
+        self.observers = observers if observers is not None else []
         self.ladder = ladder  # server-made lower layers for single-layer cameras
         self.title = title
         self.participants: dict[str, Participant] = {}
@@ -60,6 +79,10 @@ class Room:
         if old is not None:
             self._drop_sources(old)
         self.participants[participant.id] = participant
+        for observer in self.observers:
+            if old is not None:
+                observer.participant_left(self, old)
+            observer.participant_joined(self, participant)
         if old is None and participant.visible:
             self.broadcast(
                 {"type": "participant_joined", "participant": participant.describe()},
@@ -73,6 +96,9 @@ class Room:
             return  # already replaced by a newer session of the same participant
         del self.participants[participant.id]
         self._drop_sources(participant)
+        for observer in self.observers:
+            observer.participant_left(self, participant)
+            observer.media_changed(self)
         changed = False
         if self.called_on == participant.id:
             self.called_on, changed = None, True
@@ -119,6 +145,8 @@ class Room:
         self._publications_changed(participant)
 
     def _publications_changed(self, participant: Participant) -> None:
+        for observer in self.observers:
+            observer.media_changed(self)
         self._announce(participant)
         self.resync_all()
 
@@ -210,6 +238,7 @@ class RoomRegistry:
         self._titles = titles or {}
         self._ladder = ladder
         self.rooms: dict[str, Room] = {}
+        self.observers: list[RoomObserver] = []  # shared with every room
 
     def get(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)
@@ -218,12 +247,14 @@ class RoomRegistry:
         room = self.rooms.get(room_id)
         if room is None:
             title = self._titles.get(room_id, room_id)
-            room = self.rooms[room_id] = Room(room_id, title, self._ladder)
+            room = self.rooms[room_id] = Room(room_id, title, self._ladder, self.observers)
         return room
 
     def discard_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+            for observer in self.observers:
+                observer.room_closed(room)
 
     @property
     def participant_count(self) -> int:

@@ -28,6 +28,7 @@ from media.source import Source
 from media.stats import ForwardStats
 from media.subscriber_link import SubscriberLink
 
+from . import meeting
 from .protocol import VERSION, ProtocolError, error, split_track
 from .roles import GRANTS
 from .room import Participant, Room, RoomRegistry
@@ -198,6 +199,7 @@ class Session:
                     "unknown_room", "该课堂当前没有在上课。", f"room {self.identity.room} not live"
                 )
             room = self._rooms.open(self.identity.room)
+        meeting.check_capacity(room, self.identity)
         self.room = room
         old = room.join(self.participant)
         if old is not None:

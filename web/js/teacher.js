@@ -4,6 +4,7 @@
 import { watchHealth } from './health.js';
 import { cameraLayers, openCameraAndMic, openScreen } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
+import { addRecordButton } from './replay_record_button.js';
 import { TileGrid } from './tiles.js';
 import { $, el, notify } from './ui.js';
 
@@ -25,6 +26,7 @@ const LAYER_COUNT = Number(new URLSearchParams(window.location.search).get('laye
 
 const local = { camera: null, mic: null, screen: null, layers: {} };
 window.tongke.local = local;
+addRecordButton($('.teacher-controls'));
 
 // -- the classes ---------------------------------------------------------------------------
 
