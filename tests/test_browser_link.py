@@ -21,6 +21,7 @@ import secrets
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ TEACHER = "teacher"
 WATCH_S = 40  # samples per mode, one a second, from the moment the page is opened
 SETTLE_S = 12  # by then the layer has settled (the frame height is judged after it)
 FIRST_FRAME_S = 15.0  # ours must show the teacher within this long of opening the page
+STARVED_FRAMES = 10  # the teacher encodes 30 fps; fewer than this in a second: CPU-starved
+MIN_TEACHER_FPS = 24.0  # below this over a run, the machine was too busy to judge the link
+ATTEMPTS = 2  # a run whose teacher was starved by other work on the machine is run again
 MODES = {"ours": (True, True), "baseline": (False, False)}  # (adaptive, ladder), as bench/link
 
 # What one sample reads from the page: the teacher's camera and microphone as received, and
@@ -86,46 +90,62 @@ def _add_captured(samples: list[dict[str, Any]], frames: Path) -> None:
 
 
 def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Liveness after the first decoded frame. A second is `stalled` when framesDecoded did
-    not grow over it; `frozen_s` is Chrome's totalFreezesDuration plus the stall still open
-    at the last sample (Chrome has not counted that one yet)."""
-    connected = next((i for i, s in enumerate(samples) if s["state"] == "live"), None)
-    since = samples[connected:] if connected is not None else []
-    grew = sum(1 for a, b in zip(since, since[1:], strict=False)
-               if b["framesDecoded"] > a["framesDecoded"])
-    # both modes alike: seconds with a new frame, of those since the page was connected
-    shown = {"shown_share": round(grew / max(len(since) - 1, 1), 3)}
+    """Liveness from the page's samples.
+
+    After the first decoded frame, a second is `stalled` when framesDecoded did not grow over
+    it, unless the teacher's own encoder captured fewer than STARVED_FRAMES in it (then the
+    machine, not the link, stalled it: `starved_s`). `frozen_s` is Chrome's
+    totalFreezesDuration plus the stall still open at the last sample, which Chrome has not
+    counted yet. `shown_share` treats both modes alike from the moment the page connected
+    (or video began to arrive): the share of seconds in which a new frame was decoded."""
+    connected = next((i for i, s in enumerate(samples)
+                      if s["state"] == "live" or s["bytesReceived"] > 0), len(samples))
+    since = samples[connected:]
+    grew = sum(1 for a, b in pairwise(since) if b["framesDecoded"] > a["framesDecoded"])
+    whole = max(samples[-1]["t"] - samples[0]["t"], 1e-9)
+    out: dict[str, Any] = {
+        "shown_share": round(grew / max(len(since) - 1, 1), 3),
+        "reconnecting_s": sum(1 for s in samples if s["state"] == "reconnecting"),
+        "teacher_fps": round((samples[-1]["captured"] - samples[0]["captured"]) / whole, 1),
+    }
     first = next((i for i, s in enumerate(samples) if s["framesDecoded"] > 0), None)
     if first is None:
-        return {**shown, "first_frame_s": None, "seconds": 0, "stalled_s": None,
-                "live_share": 0.0,
-                "frozen_s": None, "frozen_share": 1.0, "freeze_count": 0, "fps": 0.0,
-                "teacher_fps": None, "kbps": 0, "heights": [], "audio_concealed_pct": None,
-                "health": []}
+        return {**out, "first_frame_s": None, "live_share": 0.0, "frozen_share": 1.0,
+                "heights": []}
     seen = samples[first:]
-    pairs = list(zip(seen, seen[1:], strict=False))
-    stalled = sum(1 for a, b in pairs if b["framesDecoded"] <= a["framesDecoded"])
+    pairs = list(pairwise(seen))
+    starved = [b["captured"] - a["captured"] < STARVED_FRAMES for a, b in pairs]
+    stalled = sum(1 for (a, b), st in zip(pairs, starved, strict=True)
+                  if not st and b["framesDecoded"] <= a["framesDecoded"])
+    judged = len(pairs) - sum(starved)
+    # A new receiver (the page reconnected) starts its counters again: bank the old ones.
+    freezes, count = 0.0, 0
+    for a, b in pairs:
+        if b["framesDecoded"] < a["framesDecoded"]:
+            freezes, count = freezes + a["totalFreezesDuration"], count + a["freezeCount"]
     last = seen[-1]
-    last_growth = next(s for s in seen if s["framesDecoded"] == last["framesDecoded"])
-    open_stall = last["t"] - last_growth["t"]
+    last_new = next((b for a, b in reversed(pairs) if b["framesDecoded"] > a["framesDecoded"]),
+                    seen[0])
+    frozen = freezes + last["totalFreezesDuration"] + (last["t"] - last_new["t"])
     span = max(last["t"] - seen[0]["t"], 1e-9)
-    frozen = last["totalFreezesDuration"] + open_stall
-    captured = last["captured"] - seen[0]["captured"]
-    heard = last["samplesReceived"] - seen[0]["samplesReceived"]
-    concealed = last["concealedSamples"] - seen[0]["concealedSamples"]
+
+    def rate(key: str) -> float:  # per second; a counter that starts again counts anew
+        return sum(b[key] - a[key] if b[key] >= a[key] else b[key] for a, b in pairs) / span
+
+    heard, concealed = rate("samplesReceived"), rate("concealedSamples")
     settled = [s for s in seen if s["t"] >= SETTLE_S]
     return {
-        **shown,
+        **out,
         "first_frame_s": seen[0]["t"],
         "seconds": len(pairs),
+        "starved_s": sum(starved),
         "stalled_s": stalled,
-        "live_share": round(1 - stalled / max(len(pairs), 1), 3),
+        "live_share": round(1 - stalled / judged, 3) if judged else None,
+        "freeze_count": count + last["freezeCount"],
         "frozen_s": round(frozen, 2),
         "frozen_share": round(frozen / span, 3),
-        "freeze_count": last["freezeCount"],
-        "fps": round((last["framesDecoded"] - seen[0]["framesDecoded"]) / span, 1),
-        "teacher_fps": round(captured / span, 1),
-        "kbps": round((last["bytesReceived"] - seen[0]["bytesReceived"]) * 8 / span / 1000),
+        "fps": round(rate("framesDecoded"), 1),
+        "kbps": round(rate("bytesReceived") * 8 / 1000),
         "heights": sorted({s["frameHeight"] for s in settled if s["frameHeight"]}),
         "audio_concealed_pct": round(100 * concealed / (heard + concealed), 2)
         if heard + concealed > 0 else None,
@@ -213,37 +233,55 @@ def run_mode(mode: str, tmp: Path) -> dict[str, Any]:
     return result
 
 
-def _needs() -> None:
+def watch(mode: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """run_mode, again if other work on this 2-core machine starved the teacher's encoder."""
     ok, why = netns.available()
     require(os.geteuid() == 0 and ok, f"needs root and network namespaces: {why}")
     require_chromium()
+    starved = []
+    for _ in range(ATTEMPTS):
+        result = run_mode(mode, tmp_path_factory.mktemp(mode))
+        if result["summary"]["teacher_fps"] >= MIN_TEACHER_FPS:
+            break
+        starved.append({"teacher_fps": result["summary"]["teacher_fps"],
+                        "load_avg_1m": result["load_avg_1m"]})
+    return {**result, "starved_attempts": starved}
 
 
 @pytest.fixture(scope="module")
 def ours(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    _needs()
-    return run_mode("ours", tmp_path_factory.mktemp("ours"))
+    return watch("ours", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    _needs()
-    return run_mode("baseline", tmp_path_factory.mktemp("baseline"))
+    return watch("baseline", tmp_path_factory)
+
+
+def judgeable(run: dict[str, Any]) -> dict[str, Any]:
+    """The run's summary, if the machine let the teacher encode at close to its 30 fps."""
+    s = run["summary"]
+    assert s["teacher_fps"] >= MIN_TEACHER_FPS, (
+        f"{run['mode']}: the teacher encoded only {s['teacher_fps']} fps in every attempt "
+        f"(load {run['load_avg_1m']}, {run['starved_attempts']}): the machine was too busy "
+        "to judge the link"
+    )
+    return s
 
 
 def test_ours_stays_live(ours):
-    s = ours["summary"]
+    s = judgeable(ours)
     assert s["first_frame_s"] is not None and s["first_frame_s"] <= FIRST_FRAME_S, s
     assert s["live_share"] >= 0.9, s
     assert s["frozen_share"] < 0.10, s
 
 
 def test_ours_shows_a_low_layer(ours):
-    s = ours["summary"]
+    s = judgeable(ours)
     assert s["heights"] and max(s["heights"]) <= 360, s
 
 
 def test_baseline_freezes_where_ours_does_not(ours, baseline):
-    o, b = ours["summary"], baseline["summary"]
+    o, b = judgeable(ours), judgeable(baseline)
     assert b["shown_share"] <= o["shown_share"] - 0.3, (o, b)
     assert b["frozen_share"] >= max(3 * o["frozen_share"], 0.3), (o, b)
