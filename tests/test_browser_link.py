@@ -44,7 +44,7 @@ WATCH_S = 45  # samples per mode, one a second, from the moment the page is open
 STEADY_FROM_S = 18.0
 FIRST_FRAME_S = 15.0  # ours must show the teacher within this long of opening the page
 STEADY_FROZEN_MAX = 0.15  # share of the steady state frozen (measured: see the report)
-WHOLE_FROZEN_MAX = 0.25  # ... and of the whole run from the first frame (start-up stall)
+WHOLE_FROZEN_MAX = 0.3  # ... and of the whole run from the first frame (start-up stall)
 STARVED_FRAMES = 10  # the teacher encodes 30 fps; fewer than this in a second: CPU-starved
 MIN_TEACHER_FPS = 24.0  # below this over a run, the machine was too busy to judge the link
 ATTEMPTS = 2  # a run whose teacher was starved by other work on the machine is run again
@@ -231,19 +231,25 @@ def run_mode(mode: str, tmp: Path) -> dict[str, Any]:
                 stop_process(p)
     _add_captured(samples, tmp / "frames.txt")
     final = link.final_stats or {}
-    ab, rate = final.get("ab", {}), link.spec.ab.rate_bps
+
+    def carried(direction: str) -> dict[str, Any]:
+        d = final.get(direction, {})
+        rate = (link.spec.ab if direction == "ab" else link.spec.ba).rate_bps
+        return {
+            "offered_over_capacity": round(d["offered_bytes"] * 8 / (rate * final["t"]), 2)
+            if d and rate and final.get("t") else None,
+            "dropped_pkts": d.get("dropped_pkts"),
+            "lost_pkts": d.get("lost_pkts"),
+        }
+
     result = {
         "mode": mode,
         "summary": summarize(samples),
         "steady": summarize(samples, STEADY_FROM_S),
         "load_avg_1m": [round(load, 2), round(os.getloadavg()[0], 2)],
-        # what reached the link towards the classroom (SFU to page), over the whole run
-        "link_ab": {
-            "offered_over_capacity": round(ab["offered_bytes"] * 8 / (rate * final["t"]), 2)
-            if ab and rate and final.get("t") else None,
-            "dropped_pkts": ab.get("dropped_pkts"),
-            "lost_pkts": ab.get("lost_pkts"),
-        },
+        # what the link carried over the whole run: ab to the classroom, ba its uplink
+        "link_ab": carried("ab"),
+        "link_ba": carried("ba"),
         "samples": samples,
     }
     (ARTIFACTS / f"classroom-rural-{mode}.json").write_text(json.dumps(result, indent=1))
@@ -277,12 +283,14 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def judgeable(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's summary, if the machine let the teacher encode at close to its 30 fps."""
+    """The run's summary, if the machine let the teacher encode at close to its 30 fps: an
+    idle CPU is a real part this test needs (skipped locally without it, failed under CI)."""
     s = run["summary"]
-    assert s["teacher_fps"] >= MIN_TEACHER_FPS, (
+    require(
+        s["teacher_fps"] >= MIN_TEACHER_FPS,
         f"{run['mode']}: the teacher encoded only {s['teacher_fps']} fps in every attempt "
         f"(load {run['load_avg_1m']}, {run['starved_attempts']}): the machine was too busy "
-        "to judge the link"
+        "to judge the link",
     )
     return s
 
