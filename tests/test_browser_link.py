@@ -7,8 +7,10 @@ namespace a holds the SFU (`server.cli serve`, its own process) and the syntheti
 (launched inside it through `Link.wrap`) showing the real classroom page. What is asserted comes
 from the page's own getStats(), sampled once a second: `framesDecoded` growing, `freezeCount`,
 `totalFreezesDuration` (Chrome counts a freeze only once it has ended, so a stall still open at
-the end is added from the samples), `frameHeight`. Needs root, network namespaces and Chromium;
-CI has all three.
+the end is added from the samples), `frameHeight`; the steady state (from STEADY_FROM_S) is
+judged apart from the whole run. The samples and a screenshot per mode go to test-artifacts/.
+Needs root, network namespaces, Chromium and a CPU not starved by other work (the teacher's
+encoder near its 30 fps; one re-run allowed): skipped locally without them, failed under CI.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ WATCH_S = 45  # samples per mode, one a second, from the moment the page is open
 # about half of the runs here, a stall of 3-6 s while NACKs go unanswered, see the report).
 STEADY_FROM_S = 18.0
 FIRST_FRAME_S = 15.0  # ours must show the teacher within this long of opening the page
-STEADY_FROZEN_MAX = 0.15  # share of the steady state frozen (measured: see the report)
+STEADY_FROZEN_MAX = 0.2  # share of the steady state frozen (measured: see the report)
 WHOLE_FROZEN_MAX = 0.3  # ... and of the whole run from the first frame (start-up stall)
 STARVED_FRAMES = 10  # the teacher encodes 30 fps; fewer than this in a second: CPU-starved
 MIN_TEACHER_FPS = 24.0  # below this over a run, the machine was too busy to judge the link
@@ -122,17 +124,22 @@ def summarize(samples: list[dict[str, Any]], from_s: float = 0.0) -> dict[str, A
     since = [s for s in samples[connected:] if s["t"] >= from_s]
     grew = sum(1 for a, b in pairwise(since) if b["framesDecoded"] > a["framesDecoded"])
     whole = max(samples[-1]["t"] - samples[0]["t"], 1e-9)
+    heard = sum(max(0, b["samplesReceived"] - a["samplesReceived"]) for a, b in pairwise(since))
+    concealed = sum(max(0, b["concealedSamples"] - a["concealedSamples"])
+                    for a, b in pairwise(since))
     out: dict[str, Any] = {
         "from_s": from_s,
         "shown_share": round(grew / max(len(since) - 1, 1), 3),
         "reconnecting_s": sum(1 for s in samples if s["state"] == "reconnecting"),
         "teacher_fps": round((samples[-1]["captured"] - samples[0]["captured"]) / whole, 1),
+        "audio_concealed_pct": round(100 * concealed / (heard + concealed), 2)
+        if heard + concealed > 0 else None,
     }
     first = next((i for i, s in enumerate(samples)
                   if s["framesDecoded"] > 0 and s["t"] >= from_s), None)
     if first is None or first == len(samples) - 1:
         return {**out, "first_frame_s": None, "live_share": 0.0, "frozen_share": 1.0,
-                "heights": [], "audio_concealed_pct": None, "health": []}
+                "heights": [], "health": []}
     seen = samples[first:]
     pairs = list(pairwise(seen))
     starved = [b["captured"] - a["captured"] < STARVED_FRAMES for a, b in pairs]
@@ -148,7 +155,6 @@ def summarize(samples: list[dict[str, Any]], from_s: float = 0.0) -> dict[str, A
     last_new = next((b for a, b in reversed(pairs) if b["framesDecoded"] > a["framesDecoded"]),
                     seen[0])
     frozen = grown("totalFreezesDuration") + (last["t"] - last_new["t"])
-    heard, concealed = grown("samplesReceived"), grown("concealedSamples")
     return {
         **out,
         "first_frame_s": seen[0]["t"],
@@ -164,8 +170,6 @@ def summarize(samples: list[dict[str, Any]], from_s: float = 0.0) -> dict[str, A
         "nacks": round(grown("nackCount")),
         "plis": round(grown("pliCount")),
         "heights": sorted({s["frameHeight"] for s in seen if s["frameHeight"]}),
-        "audio_concealed_pct": round(100 * concealed / (heard + concealed), 2)
-        if heard + concealed > 0 else None,
         "health": sorted({s["health"] for s in seen if s["health"]}),
     }
 
