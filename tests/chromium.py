@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from tests.conftest import require
@@ -36,13 +36,18 @@ def require_chromium() -> None:
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator:
-    """A running browser (playwright.async_api.Browser)."""
+async def chromium(
+    executable: str | None = None, extra_flags: Sequence[str] = ()
+) -> AsyncIterator:
+    """A running browser (playwright.async_api.Browser). `executable`: a wrapper that runs
+    Chromium elsewhere (bench/netlab's `Link.wrap("b", CHROMIUM)`: inside a namespace)."""
     require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = await p.chromium.launch(
+            executable_path=executable or CHROMIUM, args=[*FLAGS, *extra_flags], headless=True
+        )
         try:
             yield browser
         finally:
