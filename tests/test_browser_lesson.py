@@ -292,7 +292,7 @@ async def test_the_teacher_page_sends_three_camera_layers_none_starved(server, a
     whole connection, so each layer gets its own rate (one REMB per stream starved them at
     ~30 kbps each: Chrome caps the connection by any REMB)."""
     async with chromium() as browser:
-        teacher = await open_page(browser, server, TEACHER)
+        teacher = await open_page(browser, server, TEACHER, "&layers=3")
         await teacher.wait_live()
         deadline = time.monotonic() + 20
         publication = None
