@@ -35,8 +35,8 @@ class BandwidthEstimator:
         self.rtt: float | None = None
         self.loss = 0.0  # the last report's
         self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
-        self._clean_since: float | None = None
-        self._reports = 0  # reports since then showed no loss at all
+        self._clean_since: float | None = None  # reports since then showed no loss at all
+        self.reports = 0  # receiver reports seen
         self.sent_bps = 0.0
 
     def on_sent_rate(self, bps: float) -> None:
@@ -49,7 +49,7 @@ class BandwidthEstimator:
     def on_loss(self, fraction: float, now: float) -> None:
         """Fraction of packets lost (0..1) since the last receiver report."""
         self.loss = fraction
-        self._reports += 1
+        self.reports += 1
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:
             self._clean_since = None
@@ -67,7 +67,7 @@ class BandwidthEstimator:
                 base = min(self._loss_rate, self.sent_bps or self._loss_rate)
                 self._loss_rate = base * (1 - 0.5 * max(fraction, self.loss_avg))
                 self._last_cut = now
-        elif self._reports < policy.MIN_REPORTS_TO_GROW or last is None:
+        elif self.reports < policy.MIN_REPORTS_TO_GROW or last is None:
             pass  # the smoothed loss means nothing yet: a first lucky report is no clean link
         elif max(fraction, self.loss_avg) < policy.LOSS_INCREASE_MAX:
             queue = self.queue_delay

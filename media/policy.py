@@ -20,7 +20,8 @@ MAX_BPS = 20_000_000
 LOSS_INCREASE_MAX = 0.02  # below: the loss-based rate grows (GCC)
 LOSS_HOLD_MAX = 0.10  # 2-10%: hold; above: cut by half the loss fraction
 LOSS_CUT_AT_ONCE = 0.2  # a single report this bad is congestion, not chance
-CLEAN_STREAK_S = 2.0  # reports without any loss for this long: the smoothed loss decays fast
+CLEAN_STREAK_S = 5.0  # reports without any loss for this long: the smoothed loss decays fast
+# (2 s happened now and then on a 3% link: the rate then grew and tried 360p, a 2-3 s freeze)
 LOSS_SMOOTHING = 0.06  # weight of each new receiver report in the smoothed loss
 LOSS_GROWTH_PER_S = 0.12
 MIN_REPORTS_TO_GROW = 5  # receiver reports before the loss-based rate may grow at all
@@ -72,8 +73,9 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # costs a round trip of NACK, and at 150 ms RTT a frozen picture. Past PROTECT_LOSS_ON (smoothed
 # receiver-report loss) each video packet is sent twice, the copy as RTX PROTECT_DELAY_S later;
 # the allocator pays for the copy (a lower layer), the picture stops freezing. Off again below
-# PROTECT_LOSS_OFF. Not while a queue stands: copies help against random loss, and make
-# congestion loss worse.
+# PROTECT_LOSS_OFF. On from the start until MIN_REPORTS_TO_GROW reports say the link is clean
+# (a first lost packet costs a keyframe round trip). Not while a queue stands: copies help
+# against random loss, and make congestion loss worse.
 PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02

@@ -58,7 +58,7 @@ class SubscriberLink:
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
-        self.protecting = False
+        self.protecting = adaptive  # until the first reports tell the link's loss
         self._protect_bps = 0.0  # what the allocator paid for the copies
         self._protect_tokens = 0.0  # bytes
         self._protect_at = clock()
@@ -216,8 +216,9 @@ class SubscriberLink:
 
     def _should_protect(self) -> bool:
         loss = self.estimator.loss_avg
+        unknown = self.estimator.reports < policy.MIN_REPORTS_TO_GROW
         wanted = loss >= policy.PROTECT_LOSS_ON or (
-            self.protecting and loss >= policy.PROTECT_LOSS_OFF
+            self.protecting and (unknown or loss >= policy.PROTECT_LOSS_OFF)
         )
         queue = self.estimator.queue_delay
         # a standing queue: the loss is congestion, and copies would only add to it

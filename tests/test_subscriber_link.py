@@ -92,7 +92,7 @@ async def test_feedback_moves_the_teacher_camera_between_layers():
     await s.feed(3, 300_000, 0.03)  # the rural link
     assert s.track._target_layer == 2  # 180p
     assert s.link.health()["quality"] in ("weak", "poor")
-    await s.feed(6, 3_000_000, 0.0)  # the link recovers
+    await s.feed(9, 3_000_000, 0.0)  # the link recovers (protection ends after 5 s clean)
     assert s.track._target_layer == 0  # 720p
     health = s.link.health()
     assert health["estimate_kbps"] >= 1_500 and health["loss_pct"] == 0.0
