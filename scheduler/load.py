@@ -1,0 +1,231 @@
+"""A consortium from TOML (or the same structure as JSON), validated with errors that say where.
+
+```toml
+id = "yandi"
+name = "炎帝学校教联体"
+min_overlap = 35
+
+[[campuses]]
+id = "yandi"; name = "炎帝学校"
+bells = ["08:00", "08:50", "09:50", "10:40", "14:00", "14:50"]   # period starts, 40 min
+# optional: bells_by_day = { 5 = ["08:00", ...] }  (1 = Monday)
+
+[[classes]]  id, name, campus, grade
+[[teachers]] id, name, campus, subjects = [..], itinerant = false,
+             unavailable = [[day, "HH:MM", "HH:MM"]]
+[[courses]]  id, subject, grade, teacher, classes = [..], per_week = 1, local = false
+[[groups]]   id, subject, members = [..], minutes = 40, hosts = [campus ids]
+[[travel]]   a, b, minutes
+[[locks]]    item, day, at   (period index for a course, "HH:MM" for a meeting)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .model import (
+    DEFAULT_MIN_OVERLAP,
+    WEEKDAYS,
+    Campus,
+    Consortium,
+    Course,
+    Lock,
+    Period,
+    ResearchGroup,
+    SchoolClass,
+    Teacher,
+)
+
+PERIOD_MINUTES = 40
+
+
+class ModelError(ValueError):
+    """What is wrong and where: `where` is a path like `courses[3].classes`."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+def load_file(path: Path) -> Consortium:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(path.name, f"不是有效的 {path.suffix[1:].upper()}: {exc}") from exc
+    return load(data)
+
+
+def clock(value: Any, where: str) -> int:
+    """"08:50" -> 530 (minutes after midnight)."""
+    if not isinstance(value, str) or len(value.split(":")) != 2:
+        raise ModelError(where, f"时间应写成 HH:MM, 而不是 {value!r}")
+    h, m = value.split(":")
+    if not (h.isdigit() and m.isdigit() and 0 <= int(h) < 24 and 0 <= int(m) < 60):
+        raise ModelError(where, f"时间应写成 HH:MM, 而不是 {value!r}")
+    return int(h) * 60 + int(m)
+
+
+def _list(data: dict, key: str) -> list[dict]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ModelError(key, "应为表的数组 ([[...]])")
+    return value
+
+
+def _req(item: dict, key: str, where: str, kind: type = str) -> Any:
+    if key not in item:
+        raise ModelError(f"{where}.{key}", "缺少此项")
+    value = item[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ModelError(f"{where}.{key}", f"应为整数, 而不是 {value!r}")
+    if kind is str and not (isinstance(value, str) and value.strip()):
+        raise ModelError(f"{where}.{key}", f"应为非空文字, 而不是 {value!r}")
+    return value
+
+
+def _unique(ids: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise ModelError(f"{where}[{i}].id", f"重复的编号 {value!r}")
+        seen.add(value)
+
+
+def _periods(item: dict, where: str) -> tuple[Period, ...]:
+    bells = item.get("bells")
+    if not isinstance(bells, list) or not bells:
+        raise ModelError(f"{where}.bells", "缺少作息时间 (每节课的开始时间)")
+    by_day = item.get("bells_by_day", {})
+    periods = []
+    for day in WEEKDAYS:
+        starts = by_day.get(str(day), bells)
+        place = f"{where}.bells_by_day.{day}" if str(day) in by_day else f"{where}.bells"
+        minutes = [clock(s, f"{place}[{i}]") for i, s in enumerate(starts)]
+        for i in range(1, len(minutes)):
+            if minutes[i] < minutes[i - 1] + PERIOD_MINUTES:
+                raise ModelError(f"{place}[{i}]", "与上一节课重叠")
+        periods += [Period(day, i + 1, m, m + PERIOD_MINUTES) for i, m in enumerate(minutes)]
+    return tuple(periods)
+
+
+def load(data: dict[str, Any]) -> Consortium:
+    campuses = {}
+    raw = _list(data, "campuses")
+    _unique([c.get("id", "") for c in raw], "campuses")
+    for i, c in enumerate(raw):
+        where = f"campuses[{i}]"
+        cid = _req(c, "id", where)
+        campuses[cid] = Campus(cid, _req(c, "name", where), _periods(c, where))
+    if not campuses:
+        raise ModelError("campuses", "至少需要一个校区")
+
+    classes = {}
+    raw = _list(data, "classes")
+    _unique([c.get("id", "") for c in raw], "classes")
+    for i, c in enumerate(raw):
+        where = f"classes[{i}]"
+        campus = _req(c, "campus", where)
+        if campus not in campuses:
+            raise ModelError(f"{where}.campus", f"没有编号为 {campus!r} 的校区")
+        classes[c["id"]] = SchoolClass(
+            _req(c, "id", where), _req(c, "name", where), campus, _req(c, "grade", where, int)
+        )
+
+    teachers = {}
+    raw = _list(data, "teachers")
+    _unique([t.get("id", "") for t in raw], "teachers")
+    for i, t in enumerate(raw):
+        where = f"teachers[{i}]"
+        campus = _req(t, "campus", where)
+        if campus not in campuses:
+            raise ModelError(f"{where}.campus", f"没有编号为 {campus!r} 的校区")
+        unavailable = []
+        for j, u in enumerate(t.get("unavailable", [])):
+            if not (isinstance(u, list) and len(u) == 3 and u[0] in WEEKDAYS):
+                raise ModelError(f"{where}.unavailable[{j}]", "应为 [星期几(1-5), 开始, 结束]")
+            start = clock(u[1], f"{where}.unavailable[{j}]")
+            end = clock(u[2], f"{where}.unavailable[{j}]")
+            unavailable.append((u[0], start, end))
+        teachers[t["id"]] = Teacher(
+            _req(t, "id", where),
+            _req(t, "name", where),
+            campus,
+            tuple(t.get("subjects", ())),
+            bool(t.get("itinerant", False)),
+            tuple(unavailable),
+        )
+
+    courses = {}
+    raw = _list(data, "courses")
+    _unique([c.get("id", "") for c in raw], "courses")
+    for i, c in enumerate(raw):
+        where = f"courses[{i}]"
+        teacher = _req(c, "teacher", where)
+        if teacher not in teachers:
+            raise ModelError(f"{where}.teacher", f"没有编号为 {teacher!r} 的教师")
+        members = c.get("classes")
+        if not isinstance(members, list) or not members:
+            raise ModelError(f"{where}.classes", "至少需要一个班级")
+        for j, k in enumerate(members):
+            if k not in classes:
+                raise ModelError(f"{where}.classes[{j}]", f"没有编号为 {k!r} 的班级")
+        per_week = c.get("per_week", 1)
+        if not isinstance(per_week, int) or not 1 <= per_week <= len(WEEKDAYS):
+            raise ModelError(f"{where}.per_week", "每周节数应为 1 到 5")
+        local = bool(c.get("local", False))
+        if local and len(members) != 1:
+            raise ModelError(f"{where}.classes", "走教课程只能对应一个班级")
+        courses[c["id"]] = Course(
+            _req(c, "id", where), _req(c, "subject", where), _req(c, "grade", where, int),
+            teacher, tuple(members), per_week, local,
+        )
+
+    groups = {}
+    raw = _list(data, "groups")
+    _unique([g.get("id", "") for g in raw], "groups")
+    for i, g in enumerate(raw):
+        where = f"groups[{i}]"
+        for j, m in enumerate(g.get("members", [])):
+            if m not in teachers:
+                raise ModelError(f"{where}.members[{j}]", f"没有编号为 {m!r} 的教师")
+        for j, h in enumerate(g.get("hosts", [])):
+            if h not in campuses:
+                raise ModelError(f"{where}.hosts[{j}]", f"没有编号为 {h!r} 的校区")
+        groups[g["id"]] = ResearchGroup(
+            _req(g, "id", where), _req(g, "subject", where), tuple(g.get("members", ())),
+            int(g.get("minutes", 40)), tuple(g.get("hosts", ())),
+        )
+
+    travel = {}
+    for i, t in enumerate(_list(data, "travel")):
+        where = f"travel[{i}]"
+        a, b = _req(t, "a", where), _req(t, "b", where)
+        for key, value in (("a", a), ("b", b)):
+            if value not in campuses:
+                raise ModelError(f"{where}.{key}", f"没有编号为 {value!r} 的校区")
+        travel[(a, b)] = _req(t, "minutes", where, int)
+
+    locks = []
+    for i, lk in enumerate(_list(data, "locks")):
+        where = f"locks[{i}]"
+        item = _req(lk, "item", where)
+        if item not in courses and item not in groups:
+            raise ModelError(f"{where}.item", f"没有编号为 {item!r} 的课程或教研组")
+        day = _req(lk, "day", where, int)
+        at = lk.get("at")
+        at = clock(at, f"{where}.at") if item in groups else _req(lk, "at", where, int)
+        locks.append(Lock(item, day, at))
+
+    overlap = data.get("min_overlap", DEFAULT_MIN_OVERLAP)
+    if not isinstance(overlap, int) or not 1 <= overlap <= PERIOD_MINUTES:
+        raise ModelError("min_overlap", f"应为 1 到 {PERIOD_MINUTES} 的整数 (分钟)")
+    return Consortium(
+        _req(data, "id", "(顶层)"), _req(data, "name", "(顶层)"), campuses, classes, teachers,
+        courses, groups, travel, locks, overlap,
+    )

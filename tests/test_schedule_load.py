@@ -1,0 +1,53 @@
+"""Loading a consortium: errors say what is wrong and where; TOML and JSON alike."""
+
+import json
+
+import pytest
+
+from scheduler.load import ModelError, load, load_file
+from tests.schedule_samples import BASE, consortium
+
+
+def test_the_sample_loads():
+    c = load(BASE)
+    assert set(c.campuses) == {"core", "lsh", "far"}
+    assert c.campuses["lsh"].on(1)[0].start == 8 * 60 + 5
+    assert c.min_overlap == 35 and c.travel_minutes("lsh", "core") == 25
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "words"),
+    [
+        ({"classes": [{"id": "k", "name": "七(1)班", "campus": "nowhere", "grade": 7}]},
+         "classes[0].campus", "nowhere"),
+        ({"courses": [{"id": "c", "subject": "语文", "grade": 7, "teacher": "wang",
+                       "classes": ["core-7-1", "ghost"]}]}, "courses[0].classes[1]", "ghost"),
+        ({"courses": [{"id": "c", "subject": "语文", "grade": 7, "teacher": "nobody",
+                       "classes": ["core-7-1"]}]}, "courses[0].teacher", "nobody"),
+        ({"campuses": [{"id": "a", "name": "甲", "bells": ["8:00", "25:00"]}]},
+         "campuses[0].bells[1]", "HH:MM"),
+        ({"campuses": [{"id": "a", "name": "甲", "bells": ["08:00", "08:20"]}]},
+         "campuses[0].bells[1]", "重叠"),
+        ({"min_overlap": 50}, "min_overlap", "1 到 40"),
+        ({"locks": [{"item": "chinese", "day": 1}]}, "locks[0].at", "缺少"),
+    ],
+)
+def test_errors_point_at_the_offending_entry(change, where, words):
+    with pytest.raises(ModelError) as err:
+        load(consortium(**change))
+    assert err.value.where == where and words in str(err.value)
+
+
+def test_duplicate_ids_are_refused():
+    data = consortium()
+    data["classes"].append(dict(data["classes"][0]))
+    with pytest.raises(ModelError, match=r"classes\[3\]\.id"):
+        load(data)
+
+
+def test_files_in_toml_and_json(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps(BASE, ensure_ascii=False), encoding="utf-8")
+    assert load_file(tmp_path / "c.json").name == "炎帝学校教联体"
+    (tmp_path / "bad.toml").write_text('id = "x"\nname = \n', encoding="utf-8")
+    with pytest.raises(ModelError, match="TOML"):
+        load_file(tmp_path / "bad.toml")

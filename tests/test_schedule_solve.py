@@ -1,0 +1,111 @@
+"""Greedy and CP-SAT on small consortia with known answers."""
+
+import pytest
+
+from scheduler.load import load
+from scheduler.model import Lock
+from scheduler.solve import greedy, solve, upper_bound
+from tests.schedule_samples import consortium
+
+MATH = {"id": "math", "subject": "数学", "grade": 7, "teacher": "li",
+        "classes": ["core-7-1", "lsh-7-1"], "per_week": 5}
+
+
+def test_everything_the_bells_allow_is_placed_and_proven_optimal():
+    c = load(consortium(courses=[consortium()["courses"][0], MATH]))
+    plan = solve(c, time_limit_s=10)
+    assert plan.proven_optimal
+    assert plan.placed == 3 + 5 == upper_bound(c)
+    assert plan.unplaced == []
+    # no class in two lessons at once
+    seen = set()
+    for s in plan.lessons:
+        for k, p in s.class_periods:
+            assert (k, s.day, p) not in seen
+            seen.add((k, s.day, p))
+    assert len({s.day for s in plan.lessons if s.item == "chinese"}) == 3  # one a day
+
+
+def test_a_class_whose_bells_never_align_is_unplaced_with_the_reason():
+    far = {"id": "far", "subject": "语文", "grade": 7, "teacher": "wang",
+           "classes": ["core-7-1", "far-7-1"], "per_week": 2}
+    c = load(consortium(courses=[far]))
+    for plan in (greedy(c), solve(c, time_limit_s=5)):
+        assert plan.placed == 0
+        (u,) = plan.unplaced
+        assert u.item == "far" and u.missing == 2 and "厉山镇中心学校" in u.reason
+    assert upper_bound(c) == 0
+
+
+def test_an_overbooked_class_explains_itself():
+    # 24 lessons a week for one class that has 20 periods: four cannot be placed
+    courses = [
+        {"id": f"c{i}", "subject": "语文", "grade": 7, "teacher": t, "classes": ["core-7-1"],
+         "per_week": 5}
+        for i, t in enumerate(["wang", "li", "wang", "li"])
+    ] + [{"id": "c4", "subject": "音乐", "grade": 7, "teacher": "zhao", "classes": ["core-7-1"],
+          "per_week": 4}]
+    c = load(consortium(courses=courses))
+    plan = solve(c, time_limit_s=10)
+    assert plan.proven_optimal and plan.placed == 20
+    assert sum(u.missing for u in plan.unplaced) == 4
+    assert all("占用" in u.reason for u in plan.unplaced)
+
+
+def test_itinerant_teacher_gets_travel_time_and_fewer_campus_days():
+    # 赵老师 teaches music in person at two campuses 25 minutes apart
+    data = consortium(courses=[
+        {"id": "m-core", "subject": "音乐", "grade": 7, "teacher": "zhao",
+         "classes": ["core-7-1"], "per_week": 2, "local": True},
+        {"id": "m-lsh1", "subject": "音乐", "grade": 7, "teacher": "zhao",
+         "classes": ["lsh-7-1"], "per_week": 1, "local": True},
+        {"id": "m-lsh2", "subject": "音乐", "grade": 7, "teacher": "zhao",
+         "classes": ["lsh-7-2"], "per_week": 1, "local": True},
+    ])
+    data["classes"].append({"id": "lsh-7-2", "name": "七(2)班", "campus": "lsh", "grade": 7})
+    c = load(data)
+    plan = solve(c, time_limit_s=10)
+    assert plan.proven_optimal and plan.placed == 4
+    for a in plan.lessons:
+        for b in plan.lessons:
+            if a is not b:
+                assert not a.clashes(b, c.travel_minutes(a.campus, b.campus))
+    # both 烈山湖 classes on one trip: one day there, not two
+    lsh_days = {s.day for s in plan.lessons if s.campus == "lsh"}
+    assert len(lsh_days) == 1
+    assert plan.campus_days(c) == 3  # 2 days at the core + 1 at 烈山湖
+
+
+def test_research_meeting_avoids_its_members_lessons():
+    group = {"id": "yuwen", "subject": "语文", "members": ["wang", "li"], "minutes": 40,
+             "hosts": ["core", "lsh"]}
+    data = consortium(courses=[consortium()["courses"][0], MATH], groups=[group])
+    data["teachers"][0]["unavailable"] = [[d, "10:40", "11:20"] for d in (1, 2, 3, 4)]
+    c = load(data)
+    plan = solve(c, time_limit_s=10)
+    (meeting,) = plan.meetings
+    for s in plan.lessons:
+        assert not meeting.clashes(s)
+    assert plan.proven_optimal
+
+
+def test_locks_hold_and_replanning_moves_as_little_as_possible():
+    c = load(consortium(courses=[consortium()["courses"][0], MATH]))
+    first = solve(c, time_limit_s=10)
+    c.locks.append(Lock("chinese", 3, 4))
+    again = solve(c, time_limit_s=10, previous=first)
+    assert any((s.item, s.day, s.at) == ("chinese", 3, 4) for s in again.lessons)
+    assert again.placed == first.placed
+    # only what the lock forced moved (chinese, and math if it sat on Wednesday's 4th period)
+    assert set(again.moved) <= {"chinese", "math"}
+    c.locks.append(Lock("chinese", 3, 9))  # no such period
+    with pytest.raises(ValueError, match="锁定"):
+        solve(c, time_limit_s=2)
+
+
+def test_greedy_is_a_preview_cp_sat_never_worse():
+    courses = [consortium()["courses"][0], MATH,
+               {"id": "m-core", "subject": "音乐", "grade": 7, "teacher": "zhao",
+                "classes": ["core-7-1"], "per_week": 2, "local": True}]
+    c = load(consortium(courses=courses))
+    assert solve(c, time_limit_s=10).placed >= greedy(c).placed
