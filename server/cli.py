@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.link_cli import add_parser as add_link_parser
 
     add_link_parser(bench_sub)
+    from bench.schedule import add_parser as add_schedule_parser
+
+    add_schedule_parser(bench_sub)
     from bench.record import add_parser as add_record_parser
 
     add_record_parser(bench_sub)
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.record import run_record_cli
 
         return run_record_cli(args)
+    if args.command == "bench" and args.bench == "schedule":
+        from bench.schedule import run_schedule_cli
+
+        return run_schedule_cli(args)
     if args.command == "bench" and args.bench == "link":
         from bench.link_cli import run_link_cli
 

@@ -109,3 +109,15 @@ def test_greedy_is_a_preview_cp_sat_never_worse():
                 "classes": ["core-7-1"], "per_week": 2, "local": True}]
     c = load(consortium(courses=courses))
     assert solve(c, time_limit_s=10).placed >= greedy(c).placed
+
+
+def test_the_county_benchmark_runs_and_cp_sat_proves_its_answers():
+    from bench.schedule import run
+
+    result = run(consortia=2, seed=3, time_limit_s=5)
+    for mode in ("greedy", "cpsat"):
+        assert result[mode]["sync_placed"] <= result["sync_upper_bound"]
+        assert result[mode]["sync_requested"] == 40
+    assert result["cpsat"]["proven_optimal_consortia"] == 2
+    assert result["cpsat"]["sync_placed"] == result["sync_upper_bound"]
+    assert result["cpsat"]["sync_placed"] >= result["greedy"]["sync_placed"]
