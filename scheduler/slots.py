@@ -98,4 +98,16 @@ def why_no_slot(c: Consortium, course: Course) -> str:
             f"{worst[0]} 的作息与主讲教师所在校区最多只重叠 {worst[1]} 分钟 "
             f"(至少需要 {c.min_overlap} 分钟)"
         )
+    # Each campus aligns at some period, but never all at the same one.
+    failing: dict[str, int] = {}
+    for p in c.campuses[teacher.campus].periods:
+        for class_id in course.classes:
+            campus = c.campuses[c.classes[class_id].campus]
+            best = _best_period(campus.on(p.day), p)
+            if best is None or best.overlap(p) < c.min_overlap:
+                failing[campus.name] = failing.get(campus.name, 0) + 1
+                break
+    if failing and not course_slots(c, course):
+        names = "、".join(sorted(failing, key=lambda n: -failing[n]))
+        return f"没有一节课能让所有班级同时对齐 (对不齐的校区: {names})"
     return f"{teacher.name} 在所有可对齐的节次都不空闲"

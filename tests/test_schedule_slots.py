@@ -44,3 +44,15 @@ def test_teacher_unavailability_removes_slots():
     data["teachers"][0]["unavailable"] = [[1, "08:00", "12:00"]]
     c = load(data)
     assert {s.day for s in course_slots(c, c.courses["chinese"])} == {2, 3, 4, 5}
+
+
+def test_campuses_that_align_only_at_different_times_are_named():
+    data = consortium(courses=[{"id": "c", "subject": "语文", "grade": 7, "teacher": "wang",
+                                "classes": ["core-7-1", "lsh-7-1", "far-7-1"]}])
+    # 厉山镇 aligns in the afternoon only, 烈山湖 in the morning only
+    data["campuses"][0]["bells"] = ["08:00", "14:00"]
+    data["campuses"][1]["bells"] = ["08:00", "14:20"]
+    data["campuses"][2]["bells"] = ["08:20", "14:00"]
+    c = load(data)
+    reason = why_no_slot(c, c.courses["c"])
+    assert "同时对齐" in reason and "烈山湖学校" in reason and "厉山镇中心学校" in reason

@@ -121,3 +121,17 @@ def test_the_county_benchmark_runs_and_cp_sat_proves_its_answers():
     assert result["cpsat"]["proven_optimal_consortia"] == 2
     assert result["cpsat"]["sync_placed"] == result["sync_upper_bound"]
     assert result["cpsat"]["sync_placed"] >= result["greedy"]["sync_placed"]
+
+
+def test_the_suixian_sample_matches_with_afternoons_for_the_late_campus():
+    from pathlib import Path
+
+    from scheduler.load import load_file
+
+    c = load_file(Path(__file__).resolve().parent.parent / "config/consortia/suixian-yandi.toml")
+    plan = solve(c, time_limit_s=10)
+    assert plan.proven_optimal and plan.unplaced == []
+    math = [s for s in plan.lessons if s.item == "g7-math"]
+    # 第三初级中学's mornings start 10 minutes late (30 of 40 minutes): afternoons only
+    assert len(math) == 3 and all(s.start >= 14 * 60 for s in math)
+    assert len(plan.meetings) == 1
