@@ -89,6 +89,13 @@ def _req(item: dict, key: str, where: str, kind: type = str) -> Any:
     return value
 
 
+def _known(value: Any, table: dict, where: str, what: str) -> Any:
+    """A reference to another entry: it must exist."""
+    if value not in table:
+        raise ModelError(where, f"没有编号为 {value!r} 的{what}")
+    return value
+
+
 def _unique(ids: list[str], where: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(ids):
@@ -130,9 +137,7 @@ def load(data: dict[str, Any]) -> Consortium:
     _unique([c.get("id", "") for c in raw], "classes")
     for i, c in enumerate(raw):
         where = f"classes[{i}]"
-        campus = _req(c, "campus", where)
-        if campus not in campuses:
-            raise ModelError(f"{where}.campus", f"没有编号为 {campus!r} 的校区")
+        campus = _known(_req(c, "campus", where), campuses, f"{where}.campus", "校区")
         classes[c["id"]] = SchoolClass(
             _req(c, "id", where), _req(c, "name", where), campus, _req(c, "grade", where, int)
         )
@@ -142,9 +147,7 @@ def load(data: dict[str, Any]) -> Consortium:
     _unique([t.get("id", "") for t in raw], "teachers")
     for i, t in enumerate(raw):
         where = f"teachers[{i}]"
-        campus = _req(t, "campus", where)
-        if campus not in campuses:
-            raise ModelError(f"{where}.campus", f"没有编号为 {campus!r} 的校区")
+        campus = _known(_req(t, "campus", where), campuses, f"{where}.campus", "校区")
         unavailable = []
         for j, u in enumerate(t.get("unavailable", [])):
             if not (isinstance(u, list) and len(u) == 3 and u[0] in WEEKDAYS):
@@ -166,15 +169,12 @@ def load(data: dict[str, Any]) -> Consortium:
     _unique([c.get("id", "") for c in raw], "courses")
     for i, c in enumerate(raw):
         where = f"courses[{i}]"
-        teacher = _req(c, "teacher", where)
-        if teacher not in teachers:
-            raise ModelError(f"{where}.teacher", f"没有编号为 {teacher!r} 的教师")
+        teacher = _known(_req(c, "teacher", where), teachers, f"{where}.teacher", "教师")
         members = c.get("classes")
         if not isinstance(members, list) or not members:
             raise ModelError(f"{where}.classes", "至少需要一个班级")
         for j, k in enumerate(members):
-            if k not in classes:
-                raise ModelError(f"{where}.classes[{j}]", f"没有编号为 {k!r} 的班级")
+            _known(k, classes, f"{where}.classes[{j}]", "班级")
         per_week = c.get("per_week", 1)
         if not isinstance(per_week, int) or not 1 <= per_week <= len(WEEKDAYS):
             raise ModelError(f"{where}.per_week", "每周节数应为 1 到 5")
@@ -192,11 +192,9 @@ def load(data: dict[str, Any]) -> Consortium:
     for i, g in enumerate(raw):
         where = f"groups[{i}]"
         for j, m in enumerate(g.get("members", [])):
-            if m not in teachers:
-                raise ModelError(f"{where}.members[{j}]", f"没有编号为 {m!r} 的教师")
+            _known(m, teachers, f"{where}.members[{j}]", "教师")
         for j, h in enumerate(g.get("hosts", [])):
-            if h not in campuses:
-                raise ModelError(f"{where}.hosts[{j}]", f"没有编号为 {h!r} 的校区")
+            _known(h, campuses, f"{where}.hosts[{j}]", "校区")
         groups[g["id"]] = ResearchGroup(
             _req(g, "id", where), _req(g, "subject", where), tuple(g.get("members", ())),
             int(g.get("minutes", 40)), tuple(g.get("hosts", ())),
@@ -205,10 +203,8 @@ def load(data: dict[str, Any]) -> Consortium:
     travel = {}
     for i, t in enumerate(_list(data, "travel")):
         where = f"travel[{i}]"
-        a, b = _req(t, "a", where), _req(t, "b", where)
-        for key, value in (("a", a), ("b", b)):
-            if value not in campuses:
-                raise ModelError(f"{where}.{key}", f"没有编号为 {value!r} 的校区")
+        a = _known(_req(t, "a", where), campuses, f"{where}.a", "校区")
+        b = _known(_req(t, "b", where), campuses, f"{where}.b", "校区")
         travel[(a, b)] = _req(t, "minutes", where, int)
 
     locks = []
