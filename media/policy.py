@@ -76,6 +76,12 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # PROTECT_LOSS_OFF. On from the start until MIN_REPORTS_TO_GROW reports say the link is clean
 # (a first lost packet costs a keyframe round trip). Not while a queue stands: copies help
 # against random loss, and make congestion loss worse.
+# Only where it pays: a round trip long enough that a NACK'd packet comes too late (on a LAN
+# the resend is back in milliseconds), and a video rate small enough to send twice (the fan-out
+# benchmark's ten 1.5 Mbps subscribers on a busy loopback lost ~2%, and copies doubled the
+# SFU's work per packet).
+PROTECT_MIN_RTT_S = 0.06
+PROTECT_MAX_VIDEO_BPS = 500_000
 PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004
 PROTECT_DELAY_S = 0.02

@@ -60,6 +60,7 @@ class SubscriberLink:
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
         self.protecting = adaptive  # until the first reports tell the link's loss
         self._protect_bps = 0.0  # what the allocator paid for the copies
+        self._video_bps = 0.0  # video committed at the last tick, copies not counted
         self._protect_tokens = 0.0  # bytes
         self._protect_at = clock()
         self._closed = False
@@ -210,6 +211,7 @@ class SubscriberLink:
                 committed += video.layers_bps[layer] if layer is not None else 0
         video_bps = committed - audio
         self._protect_bps = video_bps * (1 - 1 / video_cost)
+        self._video_bps = video_bps / video_cost
         # The pacer smooths bursts; the allocator keeps the average within the estimate. A
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
@@ -221,8 +223,14 @@ class SubscriberLink:
             self.protecting and (unknown or loss >= policy.PROTECT_LOSS_OFF)
         )
         queue = self.estimator.queue_delay
-        # a standing queue: the loss is congestion, and copies would only add to it
-        return wanted and (queue is None or queue < policy.QUEUE_DELAY_HIGH / 2)
+        rtt = self.estimator.rtt
+        return (
+            wanted
+            # a standing queue: the loss is congestion, and copies would only add to it
+            and (queue is None or queue < policy.QUEUE_DELAY_HIGH / 2)
+            and (rtt is None or rtt >= policy.PROTECT_MIN_RTT_S)
+            and self._video_bps <= policy.PROTECT_MAX_VIDEO_BPS
+        )
 
     def _sent_bytes(self) -> int:
         return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())

@@ -155,3 +155,17 @@ async def test_congestion_stops_protection_and_keeps_the_teacher_on_its_lowest_l
     assert not s.link.protecting  # copies would only add to a full queue
     assert s.track._target_layer == 2 and not s.track.paused  # the lesson stays on
     await s.close()
+
+
+async def test_no_protection_where_a_nack_is_fast_enough_or_copies_too_costly():
+    lan = Steered()
+    for _ in range(20):  # 3% loss, but a 5 ms round trip: the resend beats any freeze
+        lan.link.estimator.on_rtt(0.005, lan.clock.t)
+        await lan.feed(0.25, 300_000, 0.03)
+    assert not lan.link.protecting
+    await lan.close()
+    fast = Steered()
+    await fast.feed(6, 3_000_000, 0.0)  # 720p flowing ...
+    await fast.feed(3, 3_000_000, 0.03)  # ... then loss: sending 1.2 Mbps twice is not the cure
+    assert not fast.link.protecting
+    await fast.close()
