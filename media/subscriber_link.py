@@ -58,7 +58,8 @@ class SubscriberLink:
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
-        self.protecting = adaptive  # until the first reports tell the link's loss
+        self.lossy = adaptive  # until the first reports tell the link's loss
+        self.protecting = adaptive
         self._protect_bps = 0.0  # what the allocator paid for the copies
         self._video_bps = 0.0  # video committed at the last tick, copies not counted
         self._protect_tokens = 0.0  # bytes
@@ -194,8 +195,9 @@ class SubscriberLink:
             videos.append(VideoDemand(mid, prio, publication.layer_bitrates(), pausable))
         video_cost = 1.0
         if self.adaptive:
-            self.protecting = self._should_protect()
-            if self.protecting:
+            self.lossy = self._lossy()
+            self.protecting = self.lossy and self._queue_free()
+            if self.lossy:
                 video_cost += policy.PROTECT_OVERHEAD
                 videos = [
                     VideoDemand(v.track, v.priority, tuple(int(b * video_cost) for b in
@@ -216,21 +218,25 @@ class SubscriberLink:
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
 
-    def _should_protect(self) -> bool:
+    def _lossy(self) -> bool:
+        """The link loses at random where copies pay (see policy): the allocator budgets for
+        them whenever this holds, so a queue that pauses the copies cannot open an upgrade."""
         loss = self.estimator.loss_avg
         unknown = self.estimator.reports < policy.MIN_REPORTS_TO_GROW
         wanted = loss >= policy.PROTECT_LOSS_ON or (
-            self.protecting and (unknown or loss >= policy.PROTECT_LOSS_OFF)
+            self.lossy and (unknown or loss >= policy.PROTECT_LOSS_OFF)
         )
-        queue = self.estimator.queue_delay
         rtt = self.estimator.rtt
         return (
             wanted
-            # a standing queue: the loss is congestion, and copies would only add to it
-            and (queue is None or queue < policy.QUEUE_DELAY_HIGH / 2)
             and (rtt is None or rtt >= policy.PROTECT_MIN_RTT_S)
             and self._video_bps <= policy.PROTECT_MAX_VIDEO_BPS
         )
+
+    def _queue_free(self) -> bool:
+        """No standing queue: loss is not congestion's, copies do not add to a full queue."""
+        queue = self.estimator.queue_delay
+        return queue is None or queue < policy.QUEUE_DELAY_HIGH / 2
 
     def _sent_bytes(self) -> int:
         return sum(rtc_internals.sent_counts(t.sender)[1] for t in self._tracks.values())
