@@ -109,6 +109,11 @@ def _periods(item: dict, where: str) -> tuple[Period, ...]:
     if not isinstance(bells, list) or not bells:
         raise ModelError(f"{where}.bells", "缺少作息时间 (每节课的开始时间)")
     by_day = item.get("bells_by_day", {})
+    if not isinstance(by_day, dict) or not all(
+        str(k) in map(str, WEEKDAYS) and isinstance(v, list) and v for k, v in by_day.items()
+    ):
+        raise ModelError(f"{where}.bells_by_day", "应为 {星期几(1-5) = [每节课的开始时间]}")
+    by_day = {str(k): v for k, v in by_day.items()}
     periods = []
     for day in WEEKDAYS:
         starts = by_day.get(str(day), bells)
@@ -122,6 +127,8 @@ def _periods(item: dict, where: str) -> tuple[Period, ...]:
 
 
 def load(data: dict[str, Any]) -> Consortium:
+    if not isinstance(data, dict):
+        raise ModelError("(顶层)", "应为一个表 (TOML 文件或 JSON 对象)")
     campuses = {}
     raw = _list(data, "campuses")
     _unique([c.get("id", "") for c in raw], "campuses")
@@ -154,6 +161,8 @@ def load(data: dict[str, Any]) -> Consortium:
                 raise ModelError(f"{where}.unavailable[{j}]", "应为 [星期几(1-5), 开始, 结束]")
             start = clock(u[1], f"{where}.unavailable[{j}]")
             end = clock(u[2], f"{where}.unavailable[{j}]")
+            if end <= start:
+                raise ModelError(f"{where}.unavailable[{j}]", "结束时间应晚于开始时间")
             unavailable.append((u[0], start, end))
         teachers[t["id"]] = Teacher(
             _req(t, "id", where),
@@ -173,8 +182,14 @@ def load(data: dict[str, Any]) -> Consortium:
         members = c.get("classes")
         if not isinstance(members, list) or not members:
             raise ModelError(f"{where}.classes", "至少需要一个班级")
+        grade = _req(c, "grade", where, int)
         for j, k in enumerate(members):
             _known(k, classes, f"{where}.classes[{j}]", "班级")
+            if classes[k].grade != grade:  # a synchronous lesson is one grade's lesson
+                raise ModelError(
+                    f"{where}.classes[{j}]",
+                    f"班级 {k!r} 是 {classes[k].grade} 年级, 课程是 {grade} 年级",
+                )
         per_week = c.get("per_week", 1)
         if not isinstance(per_week, int) or not 1 <= per_week <= len(WEEKDAYS):
             raise ModelError(f"{where}.per_week", "每周节数应为 1 到 5")
@@ -182,8 +197,8 @@ def load(data: dict[str, Any]) -> Consortium:
         if local and len(members) != 1:
             raise ModelError(f"{where}.classes", "走教课程只能对应一个班级")
         courses[c["id"]] = Course(
-            _req(c, "id", where), _req(c, "subject", where), _req(c, "grade", where, int),
-            teacher, tuple(members), per_week, local,
+            _req(c, "id", where), _req(c, "subject", where), grade, teacher, tuple(members),
+            per_week, local,
         )
 
     groups = {}
@@ -191,13 +206,19 @@ def load(data: dict[str, Any]) -> Consortium:
     _unique([g.get("id", "") for g in raw], "groups")
     for i, g in enumerate(raw):
         where = f"groups[{i}]"
+        for key in ("members", "hosts"):
+            if not isinstance(g.get(key, []), list):
+                raise ModelError(f"{where}.{key}", "应为编号的列表 [...]")
+        minutes = g.get("minutes", 40)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 10 <= minutes <= 240:
+            raise ModelError(f"{where}.minutes", f"应为 10 到 240 的整数 (分钟): {minutes!r}")
         for j, m in enumerate(g.get("members", [])):
             _known(m, teachers, f"{where}.members[{j}]", "教师")
         for j, h in enumerate(g.get("hosts", [])):
             _known(h, campuses, f"{where}.hosts[{j}]", "校区")
         groups[g["id"]] = ResearchGroup(
             _req(g, "id", where), _req(g, "subject", where), tuple(g.get("members", ())),
-            int(g.get("minutes", 40)), tuple(g.get("hosts", ())),
+            minutes, tuple(g.get("hosts", ())),
         )
 
     travel = {}
@@ -205,7 +226,10 @@ def load(data: dict[str, Any]) -> Consortium:
         where = f"travel[{i}]"
         a = _known(_req(t, "a", where), campuses, f"{where}.a", "校区")
         b = _known(_req(t, "b", where), campuses, f"{where}.b", "校区")
-        travel[(a, b)] = _req(t, "minutes", where, int)
+        minutes = _req(t, "minutes", where, int)
+        if minutes < 0:
+            raise ModelError(f"{where}.minutes", "路程时间不能为负数")
+        travel[(a, b)] = minutes
 
     locks = []
     for i, lk in enumerate(_list(data, "locks")):
@@ -214,6 +238,8 @@ def load(data: dict[str, Any]) -> Consortium:
         if item not in courses and item not in groups:
             raise ModelError(f"{where}.item", f"没有编号为 {item!r} 的课程或教研组")
         day = _req(lk, "day", where, int)
+        if day not in WEEKDAYS:
+            raise ModelError(f"{where}.day", "星期几应为 1 到 5")
         at = lk.get("at")
         at = clock(at, f"{where}.at") if item in groups else _req(lk, "at", where, int)
         locks.append(Lock(item, day, at))

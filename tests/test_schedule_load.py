@@ -30,12 +30,41 @@ def test_the_sample_loads():
          "campuses[0].bells[1]", "重叠"),
         ({"min_overlap": 50}, "min_overlap", "1 到 40"),
         ({"locks": [{"item": "chinese", "day": 1}]}, "locks[0].at", "缺少"),
+        ({"locks": [{"item": "chinese", "day": 9, "at": 1}]}, "locks[0].day", "1 到 5"),
+        ({"courses": [{"id": "c", "subject": "语文", "grade": 8, "teacher": "wang",
+                       "classes": ["core-7-1"]}]}, "courses[0].classes[0]", "7 年级"),
+        ({"teachers": [{"id": "w", "name": "王", "campus": "core",
+                        "unavailable": [[1, "10:00", "09:00"]]}]},
+         "teachers[0].unavailable[0]", "晚于"),
+        ({"groups": [{"id": "g", "subject": "语文", "members": ["wang"], "minutes": "x"}]},
+         "groups[0].minutes", "10 到 240"),
+        ({"groups": [{"id": "g", "subject": "语文", "members": "wang"}]},
+         "groups[0].members", "列表"),
+        ({"campuses": [{"id": "a", "name": "甲", "bells": ["08:00"], "bells_by_day": [1]}]},
+         "campuses[0].bells_by_day", "星期几"),
+        ({"campuses": [{"id": "a", "name": "甲", "bells": ["08:00"],
+                        "bells_by_day": {"5": ["08:00", "08:10"]}}]},
+         "campuses[0].bells_by_day.5[1]", "重叠"),
+        ({"travel": [{"a": "core", "b": "lsh", "minutes": -5}]}, "travel[0].minutes", "负数"),
     ],
 )
 def test_errors_point_at_the_offending_entry(change, where, words):
     with pytest.raises(ModelError) as err:
         load(consortium(**change))
     assert err.value.where == where and words in str(err.value)
+
+
+def test_a_document_that_is_not_a_table_is_refused():
+    with pytest.raises(ModelError, match="顶层"):
+        load([])  # type: ignore[arg-type]
+
+
+def test_friday_bells_of_their_own():
+    data = consortium()
+    data["campuses"][0]["bells_by_day"] = {5: ["07:50", "08:40"]}
+    c = load(data)
+    assert [p.start for p in c.campuses["core"].on(5)] == [7 * 60 + 50, 8 * 60 + 40]
+    assert c.campuses["core"].on(4)[0].start == 8 * 60
 
 
 def test_duplicate_ids_are_refused():
