@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from .model import Consortium, Course, Period, ResearchGroup
 
+ONLINE = "online"  # a meeting's place: members join from wherever they are, no travel
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -29,7 +31,8 @@ class Slot:
         """Same person in both: they overlap, or leave less than `travel` minutes between."""
         if self.day != other.day:
             return False
-        gap = travel if self.campus != other.campus else 0
+        elsewhere = self.campus != other.campus and ONLINE not in (self.campus, other.campus)
+        gap = travel if elsewhere else 0
         return self.start < other.end + gap and other.start < self.end + gap
 
 
@@ -75,7 +78,7 @@ def meeting_slots(c: Consortium, group: ResearchGroup) -> list[Slot]:
     for p in c.campuses[host].periods:
         end = p.start + group.minutes
         if all(t.free(p.day, p.start, end) for t in members):
-            slots.append(Slot(group.id, p.day, p.start, p.start, end, "online"))
+            slots.append(Slot(group.id, p.day, p.start, p.start, end, ONLINE))
     return slots
 
 

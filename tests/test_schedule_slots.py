@@ -2,7 +2,7 @@
 
 from scheduler.load import load
 from scheduler.model import Period
-from scheduler.slots import Slot, course_slots, why_no_slot
+from scheduler.slots import ONLINE, Slot, course_slots, why_no_slot
 from tests.schedule_samples import BASE, consortium
 
 
@@ -37,6 +37,9 @@ def test_travel_time_separates_lessons_at_two_campuses():
     assert not a.clashes(b, travel=5)
     assert not a.clashes(Slot("y", 1, 2, 530, 570, "core"), travel=25)  # same campus
     assert not a.clashes(Slot("y", 2, 1, 480, 520, "lsh"), travel=25)  # another day
+    meeting = Slot("g", 1, 530, 530, 570, ONLINE)  # joined from where the lesson was
+    assert not a.clashes(meeting, travel=25) and not meeting.clashes(a, travel=25)
+    assert a.clashes(Slot("g", 1, 500, 500, 540, ONLINE))
 
 
 def test_teacher_unavailability_removes_slots():

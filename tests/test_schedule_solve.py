@@ -89,6 +89,22 @@ def test_research_meeting_avoids_its_members_lessons():
     assert plan.proven_optimal
 
 
+def test_a_meeting_may_follow_a_lesson_directly_it_is_online():
+    # 王老师 teaches every first period (locked); the meeting fits the second, ten minutes on
+    data = consortium(
+        courses=[{"id": "chinese", "subject": "语文", "grade": 7, "teacher": "wang",
+                  "classes": ["core-7-1"], "per_week": 5}],
+        groups=[{"id": "g", "subject": "语文", "members": ["wang"], "hosts": ["core"]}],
+        locks=[{"item": "chinese", "day": d, "at": 1} for d in range(1, 6)],
+    )
+    data["campuses"][0]["bells"] = ["08:00", "08:50"]
+    c = load(data)
+    for plan in (greedy(c), solve(c, time_limit_s=5)):
+        assert plan.placed == 5 and plan.unplaced == []
+        (meeting,) = plan.meetings
+        assert meeting.start == 8 * 60 + 50
+
+
 def test_locks_hold_and_replanning_moves_as_little_as_possible():
     c = load(consortium(courses=[consortium()["courses"][0], MATH]))
     first = solve(c, time_limit_s=10)
