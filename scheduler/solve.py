@@ -40,6 +40,7 @@ class Plan:
     proven_optimal: bool = False
     seconds: float = 0.0
     moved: list[str] = field(default_factory=list)  # re-planning: items whose slots changed
+    status: str = ""  # how the answer was found: "greedy", or CP-SAT's OPTIMAL / FEASIBLE
 
     @property
     def placed(self) -> int:
@@ -86,6 +87,52 @@ def _clash(c: Consortium, a: Slot, b: Slot) -> bool:
     return a.clashes(b, c.travel_minutes(a.campus, b.campus))
 
 
+class LockError(ValueError):
+    """Locks that cannot all hold; the message names each lock and what it collides with."""
+
+
+def _people(c: Consortium, slot: Slot) -> tuple[str, ...]:
+    if slot.item in c.groups:
+        return c.groups[slot.item].members
+    return (c.courses[slot.item].teacher,)
+
+
+def _locked_slots(c: Consortium, cand: _Candidates) -> list[Slot]:
+    """The slot of every lock, after checking the locks can hold together (else LockError):
+    solving against impossible locks would only say "nothing fits", not why."""
+    problems: list[str] = []
+    slots: list[Slot] = []
+    for lk in c.locks:
+        options = cand.meetings[lk.item] if lk.item in c.groups else cand.lessons[lk.item]
+        found = [s for s in options if (s.day, s.at) == (lk.day, lk.at)]
+        if not found:
+            problems.append(
+                f"锁定的 {lk.item} 在星期{lk.day} 第{lk.at}节/时刻不可行 (无法对齐或教师不空闲)"
+            )
+        slots += found[:1]
+    for cid, course in c.courses.items():
+        days = [s.day for s in slots if s.item == cid]
+        if len(days) > course.per_week or len(set(days)) < len(days):
+            problems.append(f"{cid} 的锁定超过每周 {course.per_week} 节或同一天锁定两节")
+    for i, a in enumerate(slots):
+        for b in slots[i + 1:]:
+            if a.item == b.item:
+                continue
+            shared = {(k, p) for k, p in a.class_periods} & {(k, p) for k, p in b.class_periods}
+            if a.day == b.day and shared:
+                problems.append(f"锁定的 {a.item} 与 {b.item} 在星期{a.day} 占用同一班级的同一节")
+            who = set(_people(c, a)) & set(_people(c, b))
+            if who and _clash(c, a, b):
+                names = "、".join(sorted(c.teachers[t].name for t in who))
+                problems.append(
+                    f"锁定的 {a.item} 与 {b.item} 在星期{a.day} 都需要 {names} "
+                    "(时间重叠或来不及赶路)"
+                )
+    if problems:
+        raise LockError("; ".join(problems))
+    return slots
+
+
 def _reasons(c: Consortium, cand: _Candidates, plan: Plan) -> None:
     placed: dict[str, int] = defaultdict(int)
     for s in plan.lessons:
@@ -118,8 +165,6 @@ def greedy(c: Consortium) -> Plan:
     plan = Plan(c.id)
     taken_class: set[tuple[str, int, int]] = set()
     by_teacher: dict[str, list[Slot]] = defaultdict(list)
-    locked = {(lk.item, lk.day, lk.at) for lk in c.locks}
-
     def free(slot: Slot, people: list[str]) -> bool:
         if any((k, slot.day, p) in taken_class for k, p in slot.class_periods):
             return False
@@ -131,13 +176,16 @@ def greedy(c: Consortium) -> Plan:
         for who in people:
             by_teacher[who].append(slot)
 
+    days_of: dict[str, set[int]] = defaultdict(set)
+    for slot in _locked_slots(c, cand):  # locks first: they hold whatever comes after
+        take(slot, list(_people(c, slot)))
+        days_of[slot.item].add(slot.day)
+        (plan.meetings if slot.item in c.groups else plan.lessons).append(slot)
     order = sorted(c.courses, key=lambda cid: (len(cand.lessons[cid]), cid))
     for cid in order:
         course = c.courses[cid]
-        days: set[int] = set()
-        slots = sorted(
-            cand.lessons[cid], key=lambda s: ((cid, s.day, s.at) not in locked, -s.overlap)
-        )
+        days = days_of[cid]
+        slots = sorted(cand.lessons[cid], key=lambda s: -s.overlap)
         for slot in slots:
             if len(days) == course.per_week:
                 break
@@ -147,6 +195,8 @@ def greedy(c: Consortium) -> Plan:
             days.add(slot.day)
             plan.lessons.append(slot)
     for gid, group in c.groups.items():
+        if days_of[gid]:
+            continue  # locked
         for slot in cand.meetings[gid]:
             if free(slot, list(group.members)):
                 take(slot, list(group.members))
@@ -154,6 +204,7 @@ def greedy(c: Consortium) -> Plan:
                 break
     _reasons(c, cand, plan)
     plan.seconds = time.monotonic() - t0
+    plan.status = "greedy"
     return plan
 
 
@@ -165,8 +216,10 @@ def solve(
     workers: int = 2,
 ) -> Plan:
     """CP-SAT over every candidate slot. `previous`: re-plan, moving as little as possible.
-    `progress(seconds, objective)` is called at each better solution."""
+    `progress(seconds, objective)` is called at each better solution. The greedy preview is
+    the solver's starting hint, and the answer if CP-SAT finds nothing within the time limit."""
     t0 = time.monotonic()
+    preview = greedy(c)  # raises LockError first if the locks cannot hold
     cand = _Candidates(c)
     m = cp_model.CpModel()
     x: dict[Slot, cp_model.IntVar] = {}
@@ -201,13 +254,8 @@ def solve(
                     if a.item != b.item and _clash(c, a, b):
                         m.add_bool_or([x[a].Not(), x[b].Not()])
 
-    locked = {(lk.item, lk.day, lk.at) for lk in c.locks}
-    for s in x:
-        if (s.item, s.day, s.at) in locked:
-            m.add(x[s] == 1)
-    for lk in c.locks:
-        if not any((s.item, s.day, s.at) == (lk.item, lk.day, lk.at) for s in x):
-            raise ValueError(f"锁定的 {lk.item} 在星期{lk.day} 第{lk.at}节/时刻不可行")
+    for s in _locked_slots(c, cand):
+        m.add(x[s] == 1)
 
     campus_day: dict[tuple[str, int, str], cp_model.IntVar] = {}
     for cid, slots in cand.lessons.items():
@@ -231,6 +279,9 @@ def solve(
         objective.append(weight * var)
     objective += [-W_CAMPUS_DAY * v for v in campus_day.values()]
     m.maximize(sum(objective))
+    hinted = set(preview.lessons + preview.meetings)
+    for s, var in x.items():
+        m.add_hint(var, s in hinted)
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
@@ -244,9 +295,13 @@ def solve(
     status = solver.solve(m, _Progress())
     plan = Plan(c.id, proven_optimal=status == cp_model.OPTIMAL)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        plan.status = solver.status_name(status)
         for s, var in x.items():
             if solver.value(var):
                 (plan.meetings if s.item in c.groups else plan.lessons).append(s)
+    else:  # nothing found in time (the locks were checked above): keep the preview
+        plan.status = f"greedy ({solver.status_name(status)})"
+        plan.lessons, plan.meetings = list(preview.lessons), list(preview.meetings)
     if previous is not None:
         now = {(s.item, s.day, s.at) for s in plan.lessons + plan.meetings}
         plan.moved = sorted({item for item, _, _ in before ^ now})

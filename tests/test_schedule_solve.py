@@ -4,7 +4,7 @@ import pytest
 
 from scheduler.load import load
 from scheduler.model import Lock
-from scheduler.solve import greedy, solve, upper_bound
+from scheduler.solve import LockError, greedy, solve, upper_bound
 from tests.schedule_samples import consortium
 
 MATH = {"id": "math", "subject": "数学", "grade": 7, "teacher": "li",
@@ -117,6 +117,63 @@ def test_locks_hold_and_replanning_moves_as_little_as_possible():
     c.locks.append(Lock("chinese", 3, 9))  # no such period
     with pytest.raises(ValueError, match="锁定"):
         solve(c, time_limit_s=2)
+
+
+LESSON = {"subject": "数学", "grade": 7, "classes": ["core-7-1"], "per_week": 1}
+
+
+@pytest.mark.parametrize(
+    ("courses", "locks", "words"),
+    [
+        # two teachers' lessons locked into one class's same period
+        ([{"id": "a", "teacher": "wang"}, {"id": "b", "teacher": "li"}],
+         [("a", 1, 1), ("b", 1, 1)], "同一班级的同一节"),
+        # 赵老师 locked at 炎帝 period 1 and 烈山湖 period 2: 10 minutes, 25 to travel
+        ([{"id": "a", "teacher": "zhao", "local": True},
+          {"id": "b", "teacher": "zhao", "local": True, "classes": ["lsh-7-1"]}],
+         [("a", 1, 1), ("b", 1, 2)], "赵老师"),
+        # more locks than lessons a week
+        ([{"id": "a", "teacher": "wang"}], [("a", 1, 1), ("a", 2, 1)], "每周 1 节"),
+    ],
+)
+def test_locks_that_cannot_hold_together_say_which_and_why(courses, locks, words):
+    data = consortium(
+        courses=[LESSON | c for c in courses],
+        locks=[{"item": i, "day": d, "at": a} for i, d, a in locks],
+    )
+    c = load(data)
+    for run in (greedy, solve):
+        with pytest.raises(LockError, match=words):
+            run(c)
+
+
+def test_greedy_places_locks_before_the_most_constrained_course():
+    # "a" has one slot only (Monday 1st); the lock puts "b" there too, and "b" wins
+    data = consortium(
+        courses=[LESSON | {"id": "a", "teacher": "wang"},
+                 LESSON | {"id": "b", "teacher": "li"}],
+        locks=[{"item": "b", "day": 1, "at": 1}],
+    )
+    data["teachers"][0]["unavailable"] = [[d, "00:00", "23:00"] for d in (2, 3, 4, 5)]
+    data["teachers"][0]["unavailable"].append([1, "08:45", "23:00"])
+    c = load(data)
+    for plan in (greedy(c), solve(c, time_limit_s=5)):
+        assert [(s.item, s.day, s.at) for s in plan.lessons] == [("b", 1, 1)]
+        (u,) = plan.unplaced
+        assert u.item == "a" and "占用" in u.reason
+
+
+def test_when_cp_sat_finds_nothing_in_time_the_preview_is_the_answer():
+    import random
+
+    from bench.schedule import generate
+
+    c = load(generate(0, random.Random(1)))
+    plan = solve(c, time_limit_s=1e-9)
+    assert plan.status.startswith("greedy") and not plan.proven_optimal
+    assert plan.placed == greedy(c).placed > 0
+    full = solve(c, time_limit_s=10)
+    assert full.status == "OPTIMAL" and full.proven_optimal
 
 
 def test_greedy_is_a_preview_cp_sat_never_worse():
