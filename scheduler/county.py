@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from .load import ModelError
 from .model import Consortium
-from .solve import Plan, solve
+from .solve import Plan, greedy, solve
 
 
 def linked(county: list[Consortium]) -> list[list[Consortium]]:
@@ -80,13 +80,16 @@ def solve_county(
     county: list[Consortium],
     time_limit_s: float = 10.0,
     on_plan: Callable[[list[Plan]], None] | None = None,
+    method: Callable[..., Plan] = solve,
 ) -> list[Plan]:
     """Every consortium's plan, in the county's order. `time_limit_s` is per solved group;
-    `on_plan` sees each group's plans as they finish (a progress display)."""
+    `on_plan` sees each group's plans as they finish (a progress display); `method=greedy`
+    gives the instant preview instead."""
     by_id: dict[str, Plan] = {}
     for group in linked(county):
         merged = group[0] if len(group) == 1 else merge(group)
-        plans = split(solve(merged, time_limit_s=time_limit_s), group, merged)
+        plan = greedy(merged) if method is greedy else method(merged, time_limit_s=time_limit_s)
+        plans = split(plan, group, merged)
         if on_plan is not None:
             on_plan(plans)
         by_id.update((p.consortium, p) for p in plans)

@@ -194,6 +194,16 @@ def test_the_county_benchmark_runs_and_cp_sat_proves_its_answers():
     assert result["cpsat"]["proven_optimal_consortia"] == 2
     assert result["cpsat"]["sync_placed"] == result["sync_upper_bound"]
     assert result["cpsat"]["sync_placed"] >= result["greedy"]["sync_placed"]
+    assert result["cpsat"]["teacher_campus_days"] <= result["greedy"]["teacher_campus_days"]
+
+
+def test_the_benchmark_pairs_share_a_teacher_and_are_solved_together():
+    from bench.schedule import run
+
+    result = run(consortia=2, seed=3, time_limit_s=5, shared=True)
+    assert result["shared_teacher_pairs"] == 1
+    assert result["cpsat"]["proven_optimal_consortia"] == 2
+    assert result["cpsat"]["itinerant_placed"] == result["cpsat"]["itinerant_requested"]
 
 
 def test_the_suixian_sample_matches_with_afternoons_for_the_late_campus():
