@@ -212,6 +212,8 @@ def load(data: dict[str, Any]) -> Consortium:
         minutes = g.get("minutes", 40)
         if isinstance(minutes, bool) or not isinstance(minutes, int) or not 10 <= minutes <= 240:
             raise ModelError(f"{where}.minutes", f"应为 10 到 240 的整数 (分钟): {minutes!r}")
+        if not g.get("members"):
+            raise ModelError(f"{where}.members", "至少需要一位成员")
         for j, m in enumerate(g.get("members", [])):
             _known(m, teachers, f"{where}.members[{j}]", "教师")
         for j, h in enumerate(g.get("hosts", [])):

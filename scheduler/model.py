@@ -82,6 +82,12 @@ class ResearchGroup:
     minutes: int = 40
     hosts: tuple[str, ...] = ()  # campus ids, in rotation
 
+    def host(self, week: int, c: Consortium) -> str:
+        """The campus hosting week `week` (1 = the term's first): `hosts` in turn, or else the
+        members' home campuses in turn, so every campus takes its share."""
+        rotation = self.hosts or tuple(dict.fromkeys(c.teachers[m].campus for m in self.members))
+        return rotation[(week - 1) % len(rotation)]
+
 
 @dataclass(frozen=True)
 class Lock:

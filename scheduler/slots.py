@@ -72,7 +72,7 @@ def _best_period(periods: list[Period], target: Period) -> Period | None:
 
 
 def meeting_slots(c: Consortium, group: ResearchGroup) -> list[Slot]:
-    host = group.hosts[0] if group.hosts else next(iter(c.campuses))
+    host = group.host(1, c)  # the meeting keeps one clock time; the first host's bells set it
     members = [c.teachers[m] for m in group.members]
     slots = []
     for p in c.campuses[host].periods:

@@ -40,6 +40,8 @@ def test_the_sample_loads():
          "groups[0].minutes", "10 到 240"),
         ({"groups": [{"id": "g", "subject": "语文", "members": "wang"}]},
          "groups[0].members", "列表"),
+        ({"groups": [{"id": "g", "subject": "语文", "members": []}]},
+         "groups[0].members", "至少"),
         ({"campuses": [{"id": "a", "name": "甲", "bells": ["08:00"], "bells_by_day": [1]}]},
          "campuses[0].bells_by_day", "星期几"),
         ({"campuses": [{"id": "a", "name": "甲", "bells": ["08:00"],
@@ -80,3 +82,15 @@ def test_files_in_toml_and_json(tmp_path):
     (tmp_path / "bad.toml").write_text('id = "x"\nname = \n', encoding="utf-8")
     with pytest.raises(ModelError, match="TOML"):
         load_file(tmp_path / "bad.toml")
+
+
+def test_research_meeting_hosts_rotate_week_by_week():
+    group = {"id": "g", "subject": "语文", "members": ["wang", "li"], "hosts": ["lsh", "core"]}
+    c = load(consortium(groups=[group]))
+    g = c.groups["g"]
+    assert [g.host(w, c) for w in (1, 2, 3, 4)] == ["lsh", "core", "lsh", "core"]
+    # no hosts given: the members' campuses take turns (王 at the core, 赵 moved to 烈山湖)
+    data = consortium(groups=[group | {"hosts": [], "members": ["wang", "li", "zhao"]}])
+    data["teachers"][2]["campus"] = "lsh"
+    c = load(data)
+    assert [c.groups["g"].host(w, c) for w in (1, 2, 3)] == ["core", "lsh", "core"]
