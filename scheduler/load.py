@@ -23,6 +23,7 @@ bells = ["08:00", "08:50", "09:50", "10:40", "14:00", "14:50"]   # period starts
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,54 @@ PERIOD_MINUTES = 40
 class ModelError(ValueError):
     """What is wrong and where: `where` is a path like `courses[3].classes`."""
 
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}")
+    def __init__(self, where: str, message: str, line: int | None = None) -> None:
+        at = f" (第 {line} 行)" if line else ""
+        super().__init__(f"{where}{at}: {message}")
         self.where = where
         self.message = message
+        self.line = line
 
 
 def load_file(path: Path) -> Consortium:
+    """Syntax errors carry the parser's line; a TOML file's other errors get the line of the
+    entry they name when it is written as `[[table]]` and `key = ...` (the usual layout)."""
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(path.name, f"不是有效的 {path.suffix[1:].upper()}: {exc}") from exc
-    return load(data)
+    try:
+        return load(data)
+    except ModelError as exc:
+        if path.suffix == ".json":
+            raise
+        raise ModelError(exc.where, exc.message, toml_line(text, exc.where)) from exc
+
+
+_PATH = re.compile(r"^(?:(\w+)\[(\d+)\]\.)?(\w+)")
+
+
+def toml_line(text: str, where: str) -> int | None:
+    """The 1-based line of `table[i].key` (the i-th `[[table]]`'s `key = ...`, else its header)
+    or of a top-level `key`; None when the file is laid out otherwise."""
+    match = _PATH.match(where)
+    if match is None:
+        return None
+    table, index, key = match.groups()
+    lines = text.splitlines()
+    header = -1  # top level: before any table
+    if table is not None:
+        headers = [n for n, ln in enumerate(lines) if ln.strip() == f"[[{table}]]"]
+        if int(index) >= len(headers):
+            return None
+        header = headers[int(index)]
+    for n in range(header + 1, len(lines)):
+        stripped = lines[n].strip()
+        if stripped.startswith("["):
+            break  # the next table
+        if re.match(rf"{re.escape(key)}\s*=", stripped):
+            return n + 1
+    return header + 1 if header >= 0 else None
 
 
 def clock(value: Any, where: str) -> int:

@@ -1,10 +1,11 @@
 """Loading a consortium: errors say what is wrong and where; TOML and JSON alike."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from scheduler.load import ModelError, load, load_file
+from scheduler.load import ModelError, load, load_file, toml_line
 from tests.schedule_samples import BASE, consortium
 
 
@@ -94,3 +95,18 @@ def test_research_meeting_hosts_rotate_week_by_week():
     data["teachers"][2]["campus"] = "lsh"
     c = load(data)
     assert [c.groups["g"].host(w, c) for w in (1, 2, 3)] == ["core", "lsh", "core"]
+
+
+def test_a_toml_file_s_errors_name_the_line(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "config/consortia/suixian-yandi.toml"
+            ).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    n = next(i for i, ln in enumerate(lines) if ln.startswith('teacher = "'))  # the first course's
+    lines[n] = 'teacher = "nobody"'
+    (tmp_path / "c.toml").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ModelError) as err:
+        load_file(tmp_path / "c.toml")
+    assert err.value.where == "courses[0].teacher" and err.value.line == n + 1
+    assert f"第 {n + 1} 行" in str(err.value)
+    assert toml_line('id = "x"\nmin_overlap = 50\n', "min_overlap") == 2
+    assert toml_line("[[classes]]\nid = 'a'\n", "classes[3].campus") is None
