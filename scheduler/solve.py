@@ -1,8 +1,8 @@
 """Matching: an instant greedy preview, then CP-SAT per consortium.
 
-Objective, in this order of weight: lessons placed, meetings placed, fewer campus-days for
-itinerant teachers (less travel), more overlap minutes, and (when re-planning) keeping what
-was placed before. Locks are hard. The answer always carries the timetable, what could not be
+Objective, in this order of weight: lessons placed, meetings placed, (when re-planning)
+keeping what was placed before, fewer campus-days for itinerant teachers (less travel), more
+overlap minutes. Locks are hard. The answer always carries the timetable, what could not be
 placed and why, and whether CP-SAT proved it optimal.
 """
 
@@ -18,10 +18,13 @@ from ortools.sat.python import cp_model
 from .model import Consortium
 from .slots import Slot, course_slots, meeting_slots, why_no_slot
 
-W_LESSON = 10_000
-W_MEETING = 5_000
-W_CAMPUS_DAY = 50
-W_KEEP = 20  # per lesson kept where it was (re-planning)
+# Each weight outweighs any total of the ones below it (for up to thousands of items).
+W_LESSON = 1_000_000
+W_MEETING = 500_000
+# Re-planning moves as few items as possible: keeping one beats saving the campus-day (and the
+# few overlap minutes) that moving it could gain.
+W_KEEP = 100  # per lesson or meeting kept where it was
+W_CAMPUS_DAY = 50  # overlap minutes add at most 5 per lesson (35 vs 40)
 # CP-SAT's portfolio at 2 workers lacked the subsolver that proves the fewest campus-days: on
 # the bench county it hit 5 s limits unproven; 3 proves each consortium in ~0.2 s (2 cores).
 WORKERS = 3

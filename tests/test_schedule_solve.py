@@ -218,3 +218,23 @@ def test_the_suixian_sample_matches_with_afternoons_for_the_late_campus():
     # 第三初级中学's mornings start 10 minutes late (30 of 40 minutes): afternoons only
     assert len(math) == 3 and all(s.start >= 14 * 60 for s in math)
     assert len(plan.meetings) == 1
+
+
+def test_replanning_moves_only_the_changed_lesson_even_at_the_cost_of_a_trip():
+    import random
+
+    from bench.schedule import generate
+    from scheduler.slots import course_slots
+
+    rng = random.Random(1)
+    generate(0, rng)
+    c = load(generate(1, rng))  # a consortium where the new slot collides with nothing
+    first = solve(c, time_limit_s=10)
+    moving = next(s for s in first.lessons if c.courses[s.item].local)
+    to = next(s for s in course_slots(c, c.courses[moving.item]) if s.day != moving.day)
+    c.locks.append(Lock(moving.item, to.day, to.at))
+    again = solve(c, time_limit_s=10, previous=first)
+    assert again.proven_optimal and again.moved == [moving.item]
+    assert again.placed == first.placed
+    # its campus-mates stayed put, so the teacher now goes there one more day
+    assert again.campus_days(c) == first.campus_days(c) + 1
