@@ -73,9 +73,8 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # costs a round trip of NACK, and at 150 ms RTT a frozen picture. Past PROTECT_LOSS_ON (smoothed
 # receiver-report loss) each video packet is sent twice, the copy as RTX PROTECT_DELAY_S later;
 # the allocator pays for the copy (a lower layer), the picture stops freezing. Off again below
-# PROTECT_LOSS_OFF. On from the start until MIN_REPORTS_TO_GROW reports say the link is clean
-# (a first lost packet costs a keyframe round trip). Not while a queue stands: copies help
-# against random loss, and make congestion loss worse.
+# PROTECT_LOSS_OFF. Not while a queue stands: copies help against random loss, and make
+# congestion loss worse.
 # Only where it pays: a round trip long enough that a NACK'd packet comes too late (on a LAN
 # the resend is back in milliseconds), and a video rate small enough to send twice (the fan-out
 # benchmark's ten 1.5 Mbps subscribers on a busy loopback lost ~2%, and copies doubled the

@@ -58,8 +58,10 @@ class SubscriberLink:
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
-        self.lossy = adaptive  # until the first reports tell the link's loss
-        self.protecting = adaptive
+        # No copies before the reports show random loss on a long round trip: copies from the
+        # first packet cost a LAN its share and brought an extra keyframe round (tests).
+        self.lossy = False
+        self.protecting = False
         self._protect_bps = 0.0  # what the allocator paid for the copies
         self._video_bps = 0.0  # video committed at the last tick, copies not counted
         self._protect_tokens = 0.0  # bytes
