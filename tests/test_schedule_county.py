@@ -52,3 +52,17 @@ def test_a_teacher_or_campus_defined_two_ways_or_a_reused_class_id_is_refused():
     with pytest.raises(ModelError, match=r"classes\.a-7"):
         merge([a, load(one("kb", "a", ZHAO) | {"id": "kb"})])
     assert set(merge([a, load(one("kb", "b", ZHAO))]).campuses) == {"hub", "a", "b"}
+
+
+def test_progress_reports_solutions_and_finished_groups():
+    a = load(one("ka", "a", ZHAO))
+    b = load(one("kb", "b", ZHAO))
+    c = load(one("kc", "c", ZHAO | {"id": "qian", "name": "钱老师"}))
+    seen: list[tuple[float, float]] = []
+    plan = solve(c, time_limit_s=5, progress=lambda s, obj: seen.append((s, obj)))
+    assert seen and seen[-1][1] >= seen[0][1]  # better solutions, in order
+    finished: list[list[str]] = []
+    solve_county([a, b, c], time_limit_s=5, on_plan=lambda ps: finished.append(
+        [p.consortium for p in ps]))
+    assert finished == [["ka", "kb"], ["kc"]]
+    assert plan.placed == 5
