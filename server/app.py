@@ -133,9 +133,10 @@ ALL_ROOMS = "*"  # an observer token for this room sees every live room (consort
 
 async def rooms(request: web.Request) -> web.Response:
     """Live rooms with participants and their link health: staff only (observer tokens)."""
-    token = request.query.get("token") or request.headers.get("Authorization", "")
     try:
-        identity = request.app[ISSUER].verify(token.removeprefix("Bearer "))
+        identity = request.app[ISSUER].verify_request(
+            request.query.get("token"), request.headers.get("Authorization")
+        )
     except TokenError as exc:
         return web.json_response(error(exc.code, exc.message, exc.detail), status=401)
     if identity.role != "observer":

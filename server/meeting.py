@@ -113,8 +113,9 @@ def setup(app: web.Application, store: RecordsStore, issuer: TokenIssuer) -> Min
     minutes = Minutes(store)
 
     def identity(request: web.Request) -> Identity:
-        token = request.query.get("token") or request.headers.get("Authorization", "")
-        return issuer.verify(token.removeprefix("Bearer "))
+        return issuer.verify_request(
+            request.query.get("token"), request.headers.get("Authorization")
+        )
 
     def refuse(status: int, code: str, message: str, detail: str) -> web.Response:
         return web.json_response(error(code, message, detail), status=status)

@@ -72,9 +72,10 @@ class RecordingApi:
     # -- helpers ------------------------------------------------------------------------------
 
     def _identity(self, request: web.Request) -> Identity:
-        token = request.query.get("token") or request.headers.get("Authorization", "")
         try:
-            return self.issuer.verify(token.removeprefix("Bearer "))
+            return self.issuer.verify_request(
+                request.query.get("token"), request.headers.get("Authorization")
+            )
         except TokenError as exc:
             raise HttpError(401, exc.code, exc.message, exc.detail) from exc
 

@@ -184,9 +184,10 @@ def setup(app: web.Application, store: RecordsStore, settings: Settings) -> None
     from .app import ISSUER
 
     async def report(request: web.Request) -> web.Response:
-        token = request.query.get("token") or request.headers.get("Authorization", "")
         try:
-            identity = request.app[ISSUER].verify(token.removeprefix("Bearer "))
+            identity = request.app[ISSUER].verify_request(
+                request.query.get("token"), request.headers.get("Authorization")
+            )
         except TokenError as exc:
             return web.json_response(error(exc.code, exc.message, exc.detail), status=401)
         if identity.role != "observer" or identity.room != "*":

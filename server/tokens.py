@@ -63,6 +63,10 @@ class TokenIssuer:
             claims["campus"] = campus
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
+    def verify_request(self, query_token: str | None, authorization: str | None) -> Identity:
+        """The token of an HTTP request: `?token=` (links, pages) or `Authorization: Bearer`."""
+        return self.verify((query_token or authorization or "").removeprefix("Bearer "))
+
     def verify(self, token: str) -> Identity:
         try:
             claims = jwt.decode(
