@@ -12,6 +12,8 @@ The estimate is the least of three caps, as in GCC:
   ratchets the rate far past the link) and now and then 10% (cutting on it ratchets the rate
   down for good). A report above LOSS_CUT_AT_ONCE still cuts at once;
 - a delay-based rate: backs off when RTT shows a standing queue.
+Growing beyond what we send (to try a higher layer) needs a link proven clean over its last
+CLEAN_WINDOW_PACKETS packets: a few lucky reports in a row are common on a radio link.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class BandwidthEstimator:
         self.loss_avg = 0.0  # smoothed over reports: the link's own loss rate
         self._clean_since: float | None = None  # reports since then showed no loss at all
         self.reports = 0  # receiver reports seen
+        self._window: deque[tuple[int, float]] = deque()  # (packets, lost) per report
+        self._window_packets = 0
+        self._window_lost = 0.0
+        self._clean_packets = 0  # packets since the last report that showed a loss
         self.sent_bps = 0.0
 
     def on_sent_rate(self, bps: float) -> None:
@@ -46,10 +52,12 @@ class BandwidthEstimator:
     def on_remb(self, bps: float, now: float) -> None:
         self._remb, self._remb_at = float(bps), now
 
-    def on_loss(self, fraction: float, now: float) -> None:
-        """Fraction of packets lost (0..1) since the last receiver report."""
+    def on_loss(self, fraction: float, now: float, packets: int | None = None) -> None:
+        """Fraction of packets lost (0..1) since the last receiver report, and how many
+        packets that report covers (unknown for a stream's first report)."""
         self.loss = fraction
         self.reports += 1
+        self._count(packets or 0, fraction)
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:
             self._clean_since = None
@@ -77,7 +85,10 @@ class BandwidthEstimator:
             # The receiver's own REMB may lead the way up; growth far beyond what we send
             # proves nothing (an app-limited sender must not bank an estimate it never tried).
             grown = max(grown, self._fresh_remb(now) or 0.0)
-            ceiling = max(policy.CLEAN_CEILING_BPS, 4 * self.sent_bps)
+            if self.proven_clean:
+                ceiling = max(policy.CLEAN_CEILING_BPS, 4 * self.sent_bps)
+            else:
+                ceiling = max(policy.START_BPS, policy.HOLD_BAND_CEILING * self.sent_bps)
             self._loss_rate = max(self._loss_rate, min(grown, ceiling))
         elif (queue := self.queue_delay) is not None and queue < policy.QUEUE_DELAY_HIGH / 3:
             # Loss in the hold band with no queue in sight: random loss, not congestion. Climb
@@ -87,6 +98,26 @@ class BandwidthEstimator:
             ceiling = max(policy.START_BPS, policy.HOLD_BAND_CEILING * self.sent_bps)
             self._loss_rate = max(self._loss_rate, min(grown, ceiling))
         self._loss_rate = self._clamp(self._loss_rate)
+
+    def _count(self, packets: int, fraction: float) -> None:
+        self._clean_packets = self._clean_packets + packets if fraction == 0 else 0
+        self._window.append((packets, packets * fraction))
+        self._window_packets += packets
+        self._window_lost += packets * fraction
+        while self._window and self._window_packets - self._window[0][0] >= (
+            policy.CLEAN_WINDOW_PACKETS
+        ):
+            n, lost = self._window.popleft()
+            self._window_packets -= n
+            self._window_lost -= lost
+
+    @property
+    def proven_clean(self) -> bool:
+        """The last packets lost (almost) none: not a radio link, or its congestion is over."""
+        return self._clean_packets >= policy.CLEAN_RUN_PACKETS or (
+            self._window_packets >= policy.CLEAN_WINDOW_PACKETS
+            and self._window_lost <= policy.CLEAN_WINDOW_LOSS * self._window_packets
+        )
 
     def on_rtt(self, rtt: float, now: float) -> None:
         # A standing queue raises every sample; one report stuck behind a burst raises one.

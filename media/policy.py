@@ -38,6 +38,13 @@ REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
 # On a clean path the loss-based rate grows up to this (enough for 720p plus audio) or 4x what
 # we send, whichever is more: far enough to try the next layer, not to bank fiction.
 CLEAN_CEILING_BPS = 2_000_000
+# ... but only on a link whose last this many packets lost at most this share. A 3% radio link
+# shows 5 s of loss-free reports now and then (reports of a few dozen packets); over 500
+# packets it shows under 1% about once in a thousand windows. Otherwise growth stops at
+# HOLD_BAND_CEILING x what we send.
+CLEAN_WINDOW_PACKETS = 500
+CLEAN_WINDOW_LOSS = 0.01
+CLEAN_RUN_PACKETS = 250  # or this many in a row lost none (3% loss: 1 in 2000): congestion over
 
 # -- allocation -------------------------------------------------------------------------------
 AUDIO_BPS = 40_000  # an Opus track's payload before we have measured it (browser speech)

@@ -227,6 +227,7 @@ class Feedback:
     """What one RTCP packet told a sender about its receiver."""
 
     loss: float | None = None  # fraction lost since the last report (0..1)
+    packets: int | None = None  # packets the receiver expected since its last report
     remb_bps: int | None = None
     rtt: float | None = None  # seconds, aiortc's smoothed value from SR/RR timing
 
@@ -240,14 +241,18 @@ def tap_sender(
     handle = sender._handle_rtcp_packet
     retransmit = sender._retransmit
     last_count = -1
+    last_highest: int | None = None  # extended highest sequence of the previous report
 
     async def handle_rtcp(packet) -> None:  # noqa: ANN001 - aiortc RTCP packet
-        nonlocal last_count
+        nonlocal last_count, last_highest
         feedback = Feedback()
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
                     feedback.loss = report.fraction_lost / 256
+                    if last_highest is not None:
+                        feedback.packets = max(0, report.highest_sequence - last_highest)
+                    last_highest = report.highest_sequence
                     count = getattr(sender, _PACKET_COUNT_ATTR)
                     # aiortc stamps an idle sender's SRs with its last packet's NTP time, so
                     # a paused stream's reports match the wrong SR: negative or tiny RTTs.

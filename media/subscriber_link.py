@@ -109,7 +109,7 @@ class SubscriberLink:
             self.estimator.on_remb(fb.remb_bps, now)
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
-            self.estimator.on_loss(fb.loss, now)
+            self.estimator.on_loss(fb.loss, now, fb.packets)
         if fb.rtt is not None:
             self.estimator.on_rtt(fb.rtt, now)
 

@@ -47,12 +47,12 @@ def remb(sender, bps: int) -> RtcpPsfbPacket:
     )
 
 
-def rr(sender, loss: float) -> RtcpRrPacket:
+def rr(sender, loss: float, highest: int = 0) -> RtcpRrPacket:
     report = RtcpReceiverInfo(
         ssrc=sender._ssrc,
         fraction_lost=int(loss * 256),
         packets_lost=0,
-        highest_sequence=0,
+        highest_sequence=highest,
         jitter=0,
         lsr=0,
         dlsr=0,
@@ -72,13 +72,15 @@ class Steered:
         self.link = SubscriberLink(adaptive=adaptive, clock=self.clock)
         self.link.add("0", transceiver, self.track, lambda: ("teacher", False))
         self.track.bind(camera(self.stats))
+        self.highest = 0
 
     async def feed(self, seconds: float, bps: int | None, loss: float) -> None:
         """A browser's RR (+ REMB) four times a second."""
         for _ in range(int(seconds * 4)):
             if bps is not None:
                 await self.sender._handle_rtcp_packet(remb(self.sender, bps))
-            await self.sender._handle_rtcp_packet(rr(self.sender, loss))
+            self.highest += 40  # each report covers 40 packets
+            await self.sender._handle_rtcp_packet(rr(self.sender, loss, self.highest))
             self.link.tick(self.clock.t)
             self.clock.t += 0.25
 
