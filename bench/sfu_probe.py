@@ -93,8 +93,10 @@ def install() -> None:
     def remb(self: estimator.BandwidthEstimator, bps: float, now: float) -> None:
         _note("remb", round(bps))
 
-    def loss(self: estimator.BandwidthEstimator, fraction: float, now: float) -> None:
-        _note("rr_loss", round(fraction, 4))
+    def loss(
+        self: estimator.BandwidthEstimator, fraction: float, now: float, packets: int | None = None
+    ) -> None:
+        _note("rr_loss", [round(fraction, 4), packets])
 
     def rtt(self: estimator.BandwidthEstimator, value: float, now: float) -> None:
         _note("rtt", [round(value, 4), round(self.target(now)), round(self.sent_bps)])

@@ -24,6 +24,10 @@ from .stats import ForwardStats
 # A subscriber that falls this far behind starts over at the next keyframe: late video is
 # worse than a skip.
 MAX_QUEUED_FRAMES = {"video": 30, "audio": 50}
+# Frames that waited this long in our queue for the sender are not sent (it starts only once
+# DTLS is up, ~0.5 s after the first keyframe on a 150 ms round trip): that backlog, paced out
+# at once, overflowed a rural link's queue at every join. Video restarts at a fresh keyframe.
+STALE_S = 0.25
 # Minimum RTP timestamp step across a switch of stream (one video frame / audio packet).
 SWITCH_STEP = {"video": VIDEO_CLOCK // 30, "audio": AUDIO_CLOCK // 50}
 
@@ -35,7 +39,7 @@ class DownTrack(MediaStreamTrack):
         self._stats = stats
         self._clock = VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK
         self._time_base = Fraction(1, self._clock)
-        self._queue: deque[tuple[int, EncodedFrame]] = deque()
+        self._queue: deque[tuple[int, EncodedFrame, float]] = deque()  # (RTP time, frame, queued)
         self._ready = asyncio.Event()
         self.publication: Publication | None = None
         self._current: Source | None = None  # the stream we forward
@@ -157,20 +161,35 @@ class DownTrack(MediaStreamTrack):
             self._offset = start - frame.timestamp
         out = (frame.timestamp + self._offset) & 0xFFFFFFFF
         self._last_out, self._last_arrival = out, frame.arrival
-        self._queue.append((out, frame))
+        self._queue.append((out, frame, time.monotonic()))
         self._ready.set()
 
     # -- packets out (aiortc's sender loop) ---------------------------------------------------
+
+    def _drop_stale(self) -> None:
+        now = time.monotonic()
+        if self.kind == "audio":
+            while self._queue and now - self._queue[0][2] > STALE_S:
+                self._queue.popleft()
+                self._stats.frames_dropped += 1
+            return
+        self._stats.frames_dropped += len(self._queue)
+        self._queue.clear()
+        self.restart_at_keyframe()
 
     async def recv(self) -> av.Packet:
         # The sender calls recv() again only after it sent every packet of the last frame.
         if self._in_flight is not None:
             self._stats.latency.append(time.monotonic() - self._in_flight)
             self._in_flight = None
-        while not self._queue:
-            self._ready.clear()
-            await self._ready.wait()
-        out, frame = self._queue.popleft()
+        while True:
+            while not self._queue:
+                self._ready.clear()
+                await self._ready.wait()
+            if time.monotonic() - self._queue[0][2] <= STALE_S:
+                break
+            self._drop_stale()
+        out, frame, _ = self._queue.popleft()
         self._in_flight = frame.arrival
         self.frames_sent += 1
         self._stats.frames_out += 1

@@ -1,9 +1,10 @@
 """DownTrack and Source: keyframe gating, timestamp continuity, overflow, PLI throttling."""
 
 import asyncio
+import time
 
 from media import source as source_module
-from media.downtrack import MAX_QUEUED_FRAMES, DownTrack
+from media.downtrack import MAX_QUEUED_FRAMES, STALE_S, DownTrack
 from media.frames import EncodedFrame
 from media.publication import Publication
 from media.source import Source
@@ -18,7 +19,8 @@ def make_source(stats: ForwardStats, plis: list[int], name: str = "camera") -> S
 
 
 def frame(ts: int, key: bool = False, at: float = 0.0) -> EncodedFrame:
-    return EncodedFrame(b"\x00k" if key else b"\x01d", ts, key, at)
+    """A frame that arrived `at` seconds from now."""
+    return EncodedFrame(b"\x00k" if key else b"\x01d", ts, key, time.monotonic() + at)
 
 
 def publish(*layers: Source) -> Publication:
@@ -104,3 +106,40 @@ async def test_pending_request_dropped_when_keyframe_arrives():
     src.push(frame(0, key=True))
     await asyncio.sleep(source_module.PLI_MIN_INTERVAL + 0.1)
     assert len(plis) == 1
+
+
+async def test_a_backlog_the_sender_never_took_is_dropped_and_video_restarts_at_a_keyframe():
+    """aiortc starts sending only once DTLS is up: the frames queued meanwhile, paced out at
+    once, overflowed a rural link's queue at every join."""
+    stats, plis = ForwardStats(), []
+    cam = make_source(stats, plis)
+    track = DownTrack("video", stats)
+    track.bind(publish(cam))
+    cam.push(frame(1000, key=True))
+    cam.push(frame(4000))
+    cam.push(frame(7000))
+    await asyncio.sleep(STALE_S + 0.05)  # no sender took them
+    asked = stats.keyframe_requests
+    waiting = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the stale frames were not sent ...
+    assert stats.keyframe_requests > asked  # ... a fresh keyframe was asked for
+    cam.push(frame(10000))  # not decodable without its keyframe: skipped
+    cam.push(frame(13000, key=True))
+    packet = await asyncio.wait_for(waiting, 1)
+    assert bytes(packet) == b"\x00k"
+    assert stats.frames_dropped == 3
+
+
+async def test_stale_audio_is_dropped_packet_by_packet():
+    stats = ForwardStats()
+    mic = Source("p:mic", "p", "mic", "audio", None, stats)
+    pub = Publication("p", "mic", "audio")
+    pub.set_layer("h", mic)
+    track = DownTrack("audio", stats)
+    track.bind(pub)
+    mic.push(EncodedFrame(b"old", 0, True, time.monotonic()))
+    await asyncio.sleep(STALE_S + 0.05)
+    mic.push(EncodedFrame(b"new", 960, True, time.monotonic()))
+    packet = await asyncio.wait_for(track.recv(), 1)
+    assert bytes(packet) == b"new"

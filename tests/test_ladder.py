@@ -56,6 +56,11 @@ async def test_ladder_makes_decodable_lower_layers_only_while_watched():
     track = DownTrack("video", stats)
     track.bind(publication)  # starts on the lowest layer: 180p from the ladder
     assert stream[10].keyframe  # what the PLI the ladder just sent would bring
+
+    async def take(n: int) -> list:  # the subscriber's sender, taking frames as they come
+        return [await track.recv() for _ in range(n)]
+
+    taken = asyncio.ensure_future(take(10))
     for frame in stream[10:]:
         top.push(frame)
         await asyncio.sleep(1 / 30)  # real time
@@ -68,8 +73,7 @@ async def test_ladder_makes_decodable_lower_layers_only_while_watched():
     assert ladder.sources["l"].keyframes == 1
     decoder = av.CodecContext.create("vp8", "r")
     ids = []
-    for _ in range(10):
-        packet = await track.recv()
+    for packet in await asyncio.wait_for(taken, 10):
         for picture in decoder.decode(packet):
             assert (picture.width, picture.height) == (320, 180)
             ids.append(read_frame_id(picture.to_ndarray(format="bgr24")))
