@@ -112,6 +112,14 @@ class BandwidthEstimator:
             self._window_lost -= lost
 
     @property
+    def window_loss(self) -> float | None:
+        """Share of the last packets lost (up to CLEAN_WINDOW_PACKETS of them), once there are
+        WINDOW_MIN_PACKETS: known seconds before the smoothed loss has caught up after a join."""
+        if self._window_packets < policy.WINDOW_MIN_PACKETS:
+            return None
+        return self._window_lost / self._window_packets
+
+    @property
     def proven_clean(self) -> bool:
         """The last packets lost (almost) none: not a radio link, or its congestion is over."""
         return self._clean_packets >= policy.CLEAN_RUN_PACKETS or (

@@ -132,12 +132,12 @@ async def test_lossy_link_protects_video_within_what_the_allocator_paid(monkeypa
     t, ssrc = s.clock.t, s.sender._ssrc
     for seq in range(10):
         s.link._on_rtp_sent(rtp(ssrc, seq, 700), t + seq / 15)
-    # ... a 6 KB slide change at once: only what the bank holds
-    for seq in range(10, 16):
+    # ... a 12 KB slide change at once: only what the bank holds
+    for seq in range(10, 22):
         s.link._on_rtp_sent(rtp(ssrc, seq, 1000), t + 0.7)
     await asyncio.sleep(policy.PROTECT_DELAY_S + 0.05)
     assert resent[:10] == list(range(10))
-    assert 0 < len(resent) - 10 < 6
+    assert 0 < len(resent) - 10 < 12
 
     await s.feed(15, None, 0.0)  # the link heals: protection stops
     assert not s.link.protecting
@@ -171,3 +171,14 @@ async def test_no_protection_where_a_nack_is_fast_enough_or_copies_too_costly():
     await fast.feed(3, 3_000_000, 0.03)  # ... then loss: sending 1.2 Mbps twice is not the cure
     assert not fast.link.protecting
     await fast.close()
+
+
+async def test_protection_starts_within_seconds_of_a_join_on_a_lossy_link():
+    """The smoothed loss needs ~10 s of reports to reach the threshold; the packet window
+    knows after a couple of seconds (a join on the rural link froze four times meanwhile)."""
+    s = Steered()
+    s.link.estimator.on_rtt(0.15, 0.0)
+    await s.feed(2.5, 300_000, 0.03)  # 400 packets
+    assert s.link.estimator.loss_avg < policy.PROTECT_LOSS_ON
+    assert s.link.protecting
+    await s.close()
