@@ -1,6 +1,7 @@
 """Paces one subscriber connection's RTP: no keyframe burst overflows a small rural queue.
 
-Packets leave at PACING_FACTOR x the estimate. Audio jumps the queue. While the queue is empty
+Packets leave at PACING_FACTOR x the estimate. Audio jumps the queue; retransmissions and loss
+protection's copies (the RTX streams) wait behind the originals of a burst. While the queue is empty
 and the budget allows, a packet goes straight out with no task switch (the common case on a
 good link). Video that waited longer than PACER_MAX_QUEUE_S is dropped, and the owner is told
 which stream lost packets so that stream restarts at a keyframe.
@@ -40,8 +41,10 @@ class Pacer:
         self._on_video_dropped = on_video_dropped
         self.rate_bps = rate_bps
         self.audio_ssrcs: set[int] = set()
+        self.rtx_ssrcs: set[int] = set()
         self._audio: deque[bytes] = deque()
         self._video: deque[tuple[float, bytes]] = deque()
+        self._rtx: deque[tuple[float, bytes]] = deque()
         self._next_send = 0.0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -68,7 +71,11 @@ class Pacer:
 
     @property
     def queued_bytes(self) -> int:
-        return sum(len(p) for p in self._audio) + sum(len(p) for _, p in self._video)
+        return (
+            sum(len(p) for p in self._audio)
+            + sum(len(p) for _, p in self._video)
+            + sum(len(p) for _, p in self._rtx)
+        )
 
     async def send(self, data: bytes) -> None:
         """Stands in for the transport's send: RTCP passes, RTP is paced.
@@ -82,7 +89,7 @@ class Pacer:
             await sink(data)
             return
         now = time.monotonic()
-        if now >= self._next_send and not self._audio and not self._video:
+        if now >= self._next_send and not self._audio and not self._video and not self._rtx:
             self._spend(len(data), now)
             if self.on_sent is not None:
                 self.on_sent(data, now)
@@ -90,8 +97,11 @@ class Pacer:
             return
         if self._closed:
             return
-        if rtp_ssrc(data) in self.audio_ssrcs:
+        ssrc = rtp_ssrc(data)
+        if ssrc in self.audio_ssrcs:
             self._audio.append(data)
+        elif ssrc in self.rtx_ssrcs:
+            self._rtx.append((now, data))
         else:
             self._video.append((now, data))
         self._wakeup.set()
@@ -104,7 +114,7 @@ class Pacer:
 
     async def _run(self) -> None:
         while not self._closed:
-            if not self._audio and not self._video:
+            if not self._audio and not self._video and not self._rtx:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
@@ -117,6 +127,8 @@ class Pacer:
                 data = self._audio.popleft()
             elif self._video:
                 data = self._video.popleft()[1]
+            elif self._rtx:
+                data = self._rtx.popleft()[1]
             else:
                 continue
             self._spend(len(data), now)
@@ -134,6 +146,8 @@ class Pacer:
             self.dropped_packets += 1
         for ssrc in dropped:
             self._on_video_dropped(ssrc)
+        while self._rtx and now - self._rtx[0][0] > policy.PACER_MAX_QUEUE_S:
+            self._rtx.popleft()  # a late copy or resend: the receiver has moved on
 
     def close(self) -> None:
         self._closed = True

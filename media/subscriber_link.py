@@ -89,6 +89,7 @@ class SubscriberLink:
             self.pacer.audio_ssrcs.add(ssrc)
         else:
             self._video_senders[ssrc] = sender
+            self.pacer.rtx_ssrcs.add(rtx)
         kind = downtrack.kind
 
         def allow(seq: int, ssrc: int = ssrc) -> bool:
@@ -128,7 +129,7 @@ class SubscriberLink:
     def _protect_spend(self, size: int, now: float) -> bool:
         """Copies stay within what the allocator paid for them: a burst (a slide change, a
         keyframe) goes out once, with NACK behind it, rather than twice into a full queue."""
-        rate = self._protect_bps / 8
+        rate = self._protect_bps / 8 * policy.PROTECT_RATE_SLACK
         elapsed = now - self._protect_at
         self._protect_at = now
         self._protect_tokens = min(

@@ -36,6 +36,25 @@ async def test_burst_leaves_at_the_pacing_rate_and_rtcp_is_never_held():
     pacer.close()
 
 
+async def test_copies_and_resends_wait_behind_the_originals_of_a_burst():
+    """A slide change's packets reach the classroom first; their loss-protection copies
+    (RTX) follow, instead of doubling the time until the new picture is complete."""
+    order: list[int] = []
+
+    async def sink(data: bytes) -> None:
+        order.append(int.from_bytes(data[8:12], "big"))
+
+    pacer = Pacer(lambda ssrc: None, rate_bps=400_000)
+    pacer.attach(sink)
+    pacer.rtx_ssrcs.add(2)
+    for _ in range(3):  # original, its copy, original, its copy ...
+        await pacer.send(rtp(1))
+        await pacer.send(rtp(2))
+    await asyncio.sleep(0.2)
+    assert order == [1, 1, 1, 2, 2, 2]  # the first went straight out, the copies last
+    pacer.close()
+
+
 async def test_audio_jumps_the_video_queue():
     order: list[int] = []
 
