@@ -18,6 +18,7 @@ validation raises and changes nothing.
     store.plan_is_stale(id) -> bool           # the consortium changed after the plan was made
     store.set_lock(id, lock) -> list[Lock]    # replaces the item's lock on that day (a meeting
                                               # has one); refused if the locks cannot all hold
+    store.put_locks(id, locks) -> list[Lock]  # replaces them all (an imported timetable)
     store.remove_lock(id, item, day=None) -> int   # locks removed
     store.locks(id) -> list[Lock]
 
@@ -191,6 +192,18 @@ class Store:
             if lock.day not in (1, 2, 3, 4, 5):
                 raise ModelError("locks.day", "星期几应为 1 到 5")
             c.locks = [lk for lk in c.locks if _key(c, lk) != _key(c, lock)] + [lock]
+            _must_hold(c)
+            self._write_locks(consortium_id, c.locks)
+            return list(c.locks)
+
+    def put_locks(self, consortium_id: str, locks: list[Lock]) -> list[Lock]:
+        """All the consortium's locks at once (an imported timetable), checked together."""
+        with self._tx():
+            c = self.consortium(consortium_id)
+            for lk in locks:
+                if lk.item not in c.courses and lk.item not in c.groups:
+                    raise ModelError("locks.item", f"没有编号为 {lk.item!r} 的课程或教研组")
+            c.locks = list({_key(c, lk): lk for lk in locks}.values())
             _must_hold(c)
             self._write_locks(consortium_id, c.locks)
             return list(c.locks)

@@ -1,0 +1,202 @@
+"""An existing timetable in, from CSV or Excel, as locks: the lessons a school has fixed.
+
+One row per lesson (a class's 课表 line) or research meeting, with a header row naming columns
+(Chinese or English, any order, others ignored; Excel: the 明细 sheet if there is one, else the
+first sheet, header within the first 5 rows):
+
+    课程编号 / course   course or research group id; or else 科目 + 班级 find the course
+    科目 / subject      班级 / class (id or name)
+    星期 / day          1-5, 周一..周五, 星期一..星期五
+    节次 / period       the class's own period (第3节 or 3); without 班级, the master teacher's
+    开始 / start        HH:MM: a meeting's start, or a lesson's when 节次 is not given
+
+`export.detail_rows` writes exactly this, so export → import gives the plan's placements back
+as locks. Every bad row is reported, each naming its row (第 N 行, as the file numbers it):
+
+    read_rows(path) -> [(row number, {column: text})]
+    locks_from_rows(c, rows) -> [Lock]        # TimetableError listing every bad row
+    import_locks(c, path) -> [Lock]
+    plan_locks(plan) -> [Lock]                # a plan's placements as locks
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import io
+import re
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from .load import ModelError, clock
+from .model import Consortium, Lock
+from .slots import Slot, course_slots, meeting_slots
+from .solve import LockError, Plan, check_locks
+
+COLUMNS = {
+    "课程编号": "course", "课程": "course", "course": "course",
+    "科目": "subject", "学科": "subject", "subject": "subject",
+    "班级": "class", "class": "class",
+    "星期": "day", "day": "day",
+    "节次": "period", "节": "period", "period": "period",
+    "开始": "start", "开始时间": "start", "start": "start",
+}
+_DAYS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+DETAIL_SHEET = "明细"
+
+
+class TimetableError(ValueError):
+    """Every bad row: `errors` holds (row number or None for the file, message)."""
+
+    def __init__(self, errors: list[tuple[int | None, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"第 {r} 行: {m}" if r else m for r, m in errors))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.time | datetime.datetime):
+        return f"{value.hour:02d}:{value.minute:02d}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _table(raw: list[tuple[int, list[object]]], name: str) -> list[tuple[int, dict[str, str]]]:
+    for i, (_, cells) in enumerate(raw[:5]):
+        names = [COLUMNS.get(_text(v).lower(), COLUMNS.get(_text(v))) for v in cells]
+        if "day" in names:
+            rows = []
+            for number, values in raw[i + 1:]:
+                row = {n: _text(v) for n, v in zip(names, values, strict=False) if n}
+                if any(row.values()):
+                    rows.append((number, row))
+            return rows
+    raise TimetableError([(None, f"{name}: 前 5 行中没有找到表头 (至少需要 星期 一列)")])
+
+
+def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    if path.suffix.lower() == ".csv":
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:  # saved by Excel on a Chinese Windows
+            text = data.decode("gb18030")
+        raw = [(n + 1, list(r)) for n, r in enumerate(csv.reader(io.StringIO(text)))]
+        return _table(raw, path.name)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        wb = load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = wb[DETAIL_SHEET] if DETAIL_SHEET in wb.sheetnames else wb.worksheets[0]
+            raw = [(n + 1, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True))]
+        finally:
+            wb.close()
+        return _table(raw, f"{path.name} [{ws.title}]")
+    raise TimetableError([(None, f"{path.name}: 只能导入 .csv 或 .xlsx 文件")])
+
+
+def _day(value: str) -> int:
+    m = re.fullmatch(r"(?:周|星期|礼拜)?([1-5一二三四五])", value)
+    if m is None:
+        raise ValueError(f"星期应为 1-5 或 周一..周五, 而不是 {value!r}")
+    return int(_DAYS.get(m.group(1), m.group(1)))
+
+
+def _period(value: str) -> int:
+    m = re.fullmatch(r"第?\s*(\d+)\s*节?", value)
+    if m is None:
+        raise ValueError(f"节次应为数字或 第N节, 而不是 {value!r}")
+    return int(m.group(1))
+
+
+def _lock(c: Consortium, row: dict[str, str], cache: dict[str, list[Slot]]) -> Lock:
+    """The lock a row asks for, or ValueError saying what is wrong with it."""
+    course_id, subject, klass = row.get("course", ""), row.get("subject", ""), row.get("class", "")
+    if not row.get("day"):
+        raise ValueError("缺少 星期")
+    day = _day(row["day"])
+    classes = [k for k, v in c.classes.items() if klass and klass in (k, v.name)]
+    if klass and not classes:
+        raise ValueError(f"没有名为 {klass!r} 的班级")
+    if course_id:
+        if course_id not in c.courses and course_id not in c.groups:
+            raise ValueError(f"没有编号为 {course_id!r} 的课程或教研组")
+    elif subject and classes:
+        found = [cid for cid, k in c.courses.items()
+                 if k.subject == subject and set(classes) & set(k.classes)]
+        if len(found) != 1:
+            what = "没有" if not found else f"有 {len(found)} 门"
+            raise ValueError(f"{klass} {what}{subject}课程, 请写明课程编号")
+        course_id = found[0]
+    else:
+        raise ValueError("需要 课程编号, 或 科目 与 班级")
+    start = clock(row["start"], "开始") if row.get("start") else None
+    if course_id in c.groups:
+        if start is None:
+            raise ValueError("教研活动需要 开始 时间")
+        if course_id not in cache:
+            cache[course_id] = meeting_slots(c, c.groups[course_id])
+        if not any((s.day, s.at) == (day, start) for s in cache[course_id]):
+            raise ValueError(
+                f"{row['day']} {row['start']} 不能安排此教研 (成员不空闲或不在节次开始)"
+            )
+        return Lock(course_id, day, start)
+    course = c.courses[course_id]
+    if course_id not in cache:
+        cache[course_id] = course_slots(c, course)
+    period = _period(row["period"]) if row.get("period") else None
+    if period is None and start is None:
+        raise ValueError("需要 节次 或 开始")
+    mine = [k for k in classes if k in course.classes]
+    if classes and not mine:
+        raise ValueError(f"{klass} 不上 {course_id}")
+    for s in cache[course_id]:
+        if s.day != day:
+            continue
+        if mine:
+            k = mine[0]
+            own = dict(s.class_periods)[k]
+            bells = {q.index: q for q in c.campuses[c.classes[k].campus].on(day)}
+            if own == period or (period is None and own in bells and bells[own].start == start):
+                return Lock(course_id, day, s.at)
+        elif s.at == period or (period is None and s.start == start):
+            return Lock(course_id, day, s.at)
+    when = f"第{period}节" if period is not None else row["start"]
+    raise ValueError(
+        f"{row['day']} {when} 不能上 {course_id}: 与主讲教师的节次对不齐, 或教师不空闲"
+    )
+
+
+def locks_from_rows(c: Consortium, rows: list[tuple[int, dict[str, str]]]) -> list[Lock]:
+    errors: list[tuple[int | None, str]] = []
+    locks: dict[tuple[str, int], tuple[int, Lock]] = {}
+    cache: dict[str, list[Slot]] = {}
+    for number, row in rows:
+        try:
+            lock = _lock(c, row, cache)
+        except (ValueError, ModelError) as exc:
+            errors.append((number, str(exc)))
+            continue
+        key = (lock.item, 0 if lock.item in c.groups else lock.day)
+        if key in locks and locks[key][1] != lock:  # a class's rows of one lesson agree
+            errors.append((number, f"与第 {locks[key][0]} 行的 {lock.item} 时间不同"))
+        locks.setdefault(key, (number, lock))
+    if errors:
+        raise TimetableError(errors)
+    result = [lock for _, lock in locks.values()]
+    try:
+        check_locks(dataclasses.replace(c, locks=result))
+    except LockError as exc:
+        raise TimetableError([(None, f"导入的课程无法同时成立: {exc}")]) from exc
+    return result
+
+
+def import_locks(c: Consortium, path: Path) -> list[Lock]:
+    return locks_from_rows(c, read_rows(path))
+
+
+def plan_locks(plan: Plan) -> list[Lock]:
+    return [Lock(s.item, s.day, s.at) for s in plan.lessons + plan.meetings]
