@@ -8,9 +8,11 @@ moved. Screening is slot-level (`slots.course_slots` on the shifted bells: which
 have a qualifying period), so hundreds of candidates take milliseconds; a proposal that would
 take a lesson away from any other course is dropped. `advise(..., verify=greedy)` (or a CP-SAT
 `solve` wrapper) then re-plans each kept proposal to report the lessons actually placed.
+Given a plan, courses it left out although the bells allow them ("crowded": their few aligned
+periods are taken) are helped too, by shifts that add aligned periods, checked by re-planning.
 
     blocked(c) -> {course id: lessons the bells keep out}
-    advise(c, limit=5, max_campuses=2, verify=None) -> [Advice]
+    advise(c, limit=5, max_campuses=2, verify=None, plan=None) -> [Advice]
     shifted(c, shifts) -> Consortium with the new bells (ValueError if they overlap)
     Advice.text(c) -> one line of Chinese for staff
 """
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 
 from .model import Campus, Consortium, Course, Period
 from .slots import course_slots
-from .solve import Plan
+from .solve import Plan, solve
 
 # Policy: what a school can reasonably be asked to move.
 STEP = 5  # minutes
@@ -169,13 +171,22 @@ def _evaluate(
                 fixed.append(cid)
     if not gains:
         return None
-    touched = {s.campus for s in shifts}
-    for cid, course in c.courses.items():  # nothing placeable before may be lost
-        if cid in targets or not touched & _campuses_of(c, course):
-            continue
-        if _reach(moved, course) < reach[cid]:
-            return None
+    if _hurts(c, moved, shifts, reach, targets):
+        return None
     return Advice(shifts, gains, tuple(sorted(fixed)))
+
+
+def _hurts(
+    c: Consortium, moved: Consortium, shifts: tuple[Shift, ...], reach: dict[str, int],
+    skip: dict[str, int],
+) -> bool:
+    """Would any course (but those in `skip`) lose a lesson the bells allowed before?"""
+    touched = {s.campus for s in shifts}
+    return any(
+        cid not in skip and touched & _campuses_of(c, course)
+        and _reach(moved, course) < reach[cid]
+        for cid, course in c.courses.items()
+    )
 
 
 def advise(
@@ -183,21 +194,65 @@ def advise(
     limit: int = 5,
     max_campuses: int = 2,
     verify: Callable[[Consortium], Plan] | None = None,
+    plan: Plan | None = None,
 ) -> list[Advice]:
     """Up to `limit` proposals, cheapest first (fewest campuses, then minutes moved); empty
-    when nothing is blocked by the bells or no shift within ±MAX_SHIFT helps. Two-campus
-    proposals are sought only for the courses no single campus can fully fix. `verify`, e.g.
-    `greedy` or `lambda c: solve(c, 5)`, re-plans before and after each proposal."""
+    when nothing is held back by the bells or no shift within ±MAX_SHIFT helps.
+
+    Blocked courses (`blocked`): two-campus proposals are sought only for those no single
+    campus can fully fix. `plan`: its unplaced synchronous courses that the bells do allow but
+    whose few aligned periods are taken ("crowded") also count; shifts that give them more
+    aligned periods are re-planned with `verify` (default: CP-SAT, a few seconds), cheapest
+    first and at most CROWDED_CHECKS of them, and kept if more lessons get placed. `verify`,
+    e.g. `greedy` or `lambda c: solve(c, 5)`, also re-plans each blocked-course proposal."""
     targets = blocked(c)
-    if not targets:
-        return []
+    crowded = {} if plan is None else {
+        u.item: u.missing for u in plan.unplaced
+        if u.item in c.courses and not c.courses[u.item].local and u.item not in targets
+    }
     reach = {cid: _reach(c, course) for cid, course in c.courses.items()}
+    found = _for_blocked(c, targets, reach, max_campuses) if targets else []
+    if crowded:
+        found += _for_crowded(c, crowded, reach, verify or _solve_briefly)
+    ranked = sorted(found, key=lambda a: (a.cost(), -sum(a.gains.values())))
+    # A proposal that costs more and gains no more than a cheaper one is noise; one as cheap
+    # at other campuses is a real alternative.
+    kept: list[Advice] = []
+    for a in ranked:
+        if not any(_covers(k, a) and (k.cost() < a.cost() or _where(k) == _where(a))
+                   for k in kept):
+            kept.append(a)
+    kept = kept[:limit]
+    if verify is not None and any(a.placed is None for a in kept):
+        before = verify(c)
+        for a in kept:
+            if a.placed is None:
+                _check(a, before, verify(shifted(c, a.shifts)))
+    return kept
+
+
+CROWDED_CHECKS = 8  # re-plans per advice request for crowded courses (CP-SAT: ~0.1 s each)
+
+
+def _solve_briefly(c: Consortium) -> Plan:
+    return solve(c, time_limit_s=5)
+
+
+def _check(a: Advice, before: Plan, after: Plan) -> None:
+    count, now = _per_course(before), _per_course(after)
+    a.placed = (before.placed, after.placed)
+    a.newly_placed = {k: n - count.get(k, 0) for k, n in now.items() if n > count.get(k, 0)}
+
+
+def _for_blocked(
+    c: Consortium, targets: dict[str, int], reach: dict[str, int], max_campuses: int
+) -> list[Advice]:
     best: dict[tuple, Advice] = {}  # per (campuses, gains): the cheapest
 
     def keep(advice: Advice | None) -> None:
         if advice is None:
             return
-        key = (frozenset(s.campus for s in advice.shifts), frozenset(advice.gains.items()))
+        key = (_where(advice), frozenset(advice.gains.items()))
         if key not in best or advice.cost() < best[key].cost():
             best[key] = advice
 
@@ -224,24 +279,40 @@ def advise(
             if advice is not None and advice.fixed:
                 keep(advice)
                 found_at = total
-    ranked = sorted(best.values(), key=lambda a: (a.cost(), -sum(a.gains.values())))
-    # A proposal that costs more and gains no more than a cheaper one is noise; one as cheap
-    # at other campuses is a real alternative.
-    kept: list[Advice] = []
-    for a in ranked:
-        if not any(_covers(k, a) and (k.cost() < a.cost() or _where(k) == _where(a))
-                   for k in kept):
-            kept.append(a)
-    kept = kept[:limit]
-    if verify is not None:
-        before = verify(c)
-        count = _per_course(before)
-        for a in kept:
-            after = verify(shifted(c, a.shifts))
-            a.placed = (before.placed, after.placed)
-            now = _per_course(after)
-            a.newly_placed = {k: n - count.get(k, 0) for k, n in now.items() if n > count.get(k, 0)}
-    return kept
+    return list(best.values())
+
+
+def _for_crowded(
+    c: Consortium, crowded: dict[str, int], reach: dict[str, int],
+    check: Callable[[Consortium], Plan],
+) -> list[Advice]:
+    """Single-campus shifts that give crowded courses more aligned periods, re-planned."""
+    aligned = {cid: len(course_slots(c, c.courses[cid])) for cid in crowded}
+    candidates = []
+    involved = sorted(set().union(*(_campuses_of(c, c.courses[t]) for t in crowded)))
+    for campus in involved:
+        for unit in _units(c, campus):
+            try:
+                moved = shifted(c, (unit,))
+            except ValueError:
+                continue
+            more = any(len(course_slots(moved, c.courses[cid])) > n for cid, n in aligned.items())
+            if more and not _hurts(c, moved, (unit,), reach, {}):
+                candidates.append((unit, moved))
+    candidates.sort(key=lambda um: Advice((um[0],), {}, ()).cost())
+    found = []
+    before = check(c) if candidates else None
+    for unit, moved in candidates[:CROWDED_CHECKS]:
+        assert before is not None
+        after = check(moved)
+        a = Advice((unit,), {}, ())
+        _check(a, before, after)
+        a.gains = {k: n for k, n in a.newly_placed.items() if k in crowded}
+        if after.placed > before.placed and a.gains:
+            per = _per_course(after)
+            a.fixed = tuple(sorted(k for k in a.gains if per[k] == c.courses[k].per_week))
+            found.append(a)
+    return found
 
 
 def _where(a: Advice) -> frozenset[str]:

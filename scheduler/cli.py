@@ -68,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _summary(c, plan)
     if args.advice:
-        proposals = advise(c, verify=greedy)
+        limit = min(args.time_limit, 5.0)
+        proposals = advise(c, plan=plan, verify=lambda x: solve(x, limit))
         print("作息调整建议:" if proposals else "作息调整建议: 无 (没有因作息对不齐而排不下的课)")
         for a in proposals:
             print(f"  - {a.text(c)}")

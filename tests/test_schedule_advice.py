@@ -91,3 +91,27 @@ def test_shifted_bells_must_not_overlap_or_leave_the_day():
     data["campuses"][0]["bells"] = ["06:05"]
     with pytest.raises(ValueError, match="作息超出"):
         shifted(load(data), [Shift("core", AM, -10)])
+
+
+def test_a_crowded_course_gets_more_aligned_periods_checked_by_re_planning():
+    # the morning does not align (10 minutes), the afternoon does; 语文 takes every afternoon,
+    # so 数学 has aligned periods on every day but all of them taken: not blocked, crowded
+    data = consortium(courses=[
+        {"id": "chinese", "subject": "语文", "grade": 7, "teacher": "wang",
+         "classes": ["core-7-1", "lsh-7-1"], "per_week": 5},
+        {"id": "math", "subject": "数学", "grade": 7, "teacher": "li",
+         "classes": ["core-7-1", "lsh-7-1"], "per_week": 3},
+    ])
+    data["campuses"][0]["bells"] = ["08:00", "14:00"]
+    data["campuses"][1]["bells"] = ["08:10", "14:00"]
+    c = load(data)
+    plan = solve(c, time_limit_s=5)
+    assert blocked(c) == {} and plan.placed == 5
+    assert advise(c) == []  # nothing blocked and no plan to say what is crowded
+    proposals = advise(c, plan=plan)
+    first = proposals[0]
+    assert first.cost() == (1, 5, 1) and first.shifts[0].session == AM
+    assert first.shifts[0] in (Shift("lsh", AM, -5), Shift("core", AM, 5))
+    assert first.gains == {"math": 3} and first.fixed == ("math",)
+    assert first.placed == (5, 8)
+    assert solve(shifted(c, first.shifts), time_limit_s=5).placed == 8
