@@ -204,7 +204,9 @@ def advise(
     whose few aligned periods are taken ("crowded") also count; shifts that give them more
     aligned periods are re-planned with `verify` (default: CP-SAT, a few seconds), cheapest
     first and at most CROWDED_CHECKS of them, and kept if more lessons get placed. `verify`,
-    e.g. `greedy` or `lambda c: solve(c, 5)`, also re-plans each blocked-course proposal."""
+    e.g. `greedy` or `lambda c: solve(c, 5)`, also re-plans each blocked-course proposal.
+    When no proposal fixes every blocked course, the last one combines proposals at
+    different campuses (it may move more than `max_campuses`) if that fixes more."""
     targets = blocked(c)
     crowded = {} if plan is None else {
         u.item: u.missing for u in plan.unplaced
@@ -222,6 +224,9 @@ def advise(
         if not any(_covers(k, a) and (k.cost() < a.cost() or _where(k) == _where(a))
                    for k in kept):
             kept.append(a)
+    bundle = _bundle(c, [a for a in found if a.placed is None], targets, reach)
+    if bundle is not None and not any(_covers(k, bundle) for k in kept):
+        kept = kept[: limit - 1] + [bundle]  # the cheap ones first, then all at once
     kept = kept[:limit]
     if verify is not None and any(a.placed is None for a in kept):
         before = verify(c)
@@ -231,6 +236,34 @@ def advise(
     return kept
 
 
+def _bundle(
+    c: Consortium, found: list[Advice], targets: dict[str, int], reach: dict[str, int]
+) -> Advice | None:
+    """When no one proposal fixes every blocked course: proposals at distinct campuses taken
+    together, if together they fix more than any one does. Shifts interact (moving the
+    master teacher's campus changes every course's alignment), so each addition is checked
+    on the combined bells; each of the best BUNDLE_STARTS proposals is tried as the seed."""
+    if not found or any(set(a.fixed) == set(targets) for a in found):
+        return None
+    order = sorted(found, key=lambda a: (-len(a.fixed), a.cost()))
+    best: Advice | None = None
+    for seed in order[:BUNDLE_STARTS]:
+        current = seed
+        for a in order:
+            if _where(a) & _where(current) or not set(a.fixed) - set(current.fixed):
+                continue
+            together = _evaluate(c, current.shifts + a.shifts, targets, reach)
+            if together is not None and len(together.fixed) > len(current.fixed):
+                current = together
+        if best is None or (-len(current.fixed), current.cost()) < (-len(best.fixed),
+                                                                     best.cost()):
+            best = current
+    if best is None or len(best.fixed) <= len(order[0].fixed):
+        return None
+    return best
+
+
+BUNDLE_STARTS = 10
 CROWDED_CHECKS = 8  # re-plans per advice request for crowded courses (CP-SAT: ~0.1 s each)
 
 

@@ -115,3 +115,24 @@ def test_a_crowded_course_gets_more_aligned_periods_checked_by_re_planning():
     assert first.gains == {"math": 3} and first.fixed == ("math",)
     assert first.placed == (5, 8)
     assert solve(shifted(c, first.shifts), time_limit_s=5).placed == 8
+
+
+def test_when_no_one_campus_fixes_everything_the_last_proposal_combines_them():
+    # 烈山湖 10 minutes late, 厉山镇 10 early; 语文 is with 烈山湖, 数学 with 厉山镇
+    data = consortium(courses=[
+        {"id": "x", "subject": "语文", "grade": 7, "teacher": "wang",
+         "classes": ["core-7-1", "lsh-7-1"], "per_week": 2},
+        {"id": "y", "subject": "数学", "grade": 7, "teacher": "li",
+         "classes": ["core-7-1", "far-7-1"], "per_week": 2},
+    ])
+    data["campuses"][0]["bells"] = ["08:00", "08:50"]
+    data["campuses"][1]["bells"] = ["08:10", "09:00"]
+    data["campuses"][2]["bells"] = ["07:50", "08:40"]
+    c = load(data)
+    proposals = advise(c)
+    assert [a.fixed for a in proposals[:-1]] and all(len(a.fixed) == 1 for a in proposals[:-1])
+    together = proposals[-1]
+    assert together.fixed == ("x", "y") and together.campuses == 2
+    assert set(together.shifts) == {Shift("lsh", AM, -5), Shift("far", AM, 5)}
+    moved = shifted(c, together.shifts)
+    assert blocked(moved) == {} and solve(moved, time_limit_s=5).placed == 4
