@@ -1,8 +1,8 @@
 """An existing timetable in, from CSV or Excel, as locks: the lessons a school has fixed.
 
 One row per lesson (a class's 课表 line) or research meeting, with a header row naming columns
-(Chinese or English, any order, others ignored; Excel: the 明细 sheet if there is one, else the
-first sheet, header within the first 5 rows):
+(Chinese or English, any order, others ignored; Excel: the 明细 sheet if there is one, else
+every sheet, header within the first 5 rows):
 
     课程编号 / course   course or research group id; or else 科目 + 班级 find the course
     科目 / subject      班级 / class (id or name)
@@ -13,7 +13,11 @@ first sheet, header within the first 5 rows):
 `export.detail_rows` writes exactly this, so export → import gives the plan's placements back
 as locks. Every bad row is reported, each naming its row (第 N 行, as the file numbers it):
 
-    read_rows(path) -> [(row number, {column: text})]
+Excel sheets without such a header may be weekly grids instead, as schools keep them and as
+`export.workbook` draws them (周一..周五 across, 第N节 down, the class named by the sheet or
+its title; see `read_rows`): each cell line becomes a row of the class, subject, day, period.
+
+    read_rows(path, classes=()) -> [(row number, {column: text})]
     locks_from_rows(c, rows) -> [Lock]        # TimetableError listing every bad row
     import_locks(c, path) -> [Lock]
     plan_locks(plan) -> [Lock]                # a plan's placements as locks
@@ -26,6 +30,7 @@ import dataclasses
 import datetime
 import io
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -66,19 +71,24 @@ def _text(value: object) -> str:
 
 
 def _table(raw: list[tuple[int, list[object]]], name: str) -> list[tuple[int, dict[str, str]]]:
-    for i, (_, cells) in enumerate(raw[:5]):
-        names = [COLUMNS.get(_text(v).lower(), COLUMNS.get(_text(v))) for v in cells]
-        if "day" in names:
-            rows = []
-            for number, values in raw[i + 1:]:
-                row = {n: _text(v) for n, v in zip(names, values, strict=False) if n}
-                if any(row.values()):
-                    rows.append((number, row))
-            return rows
-    raise TimetableError([(None, f"{name}: 前 5 行中没有找到表头 (至少需要 星期 一列)")])
+    i = _header(raw)
+    if i is None:
+        raise TimetableError([(None, f"{name}: 前 5 行中没有找到表头 (至少需要 星期 一列)")])
+    names = [COLUMNS.get(_text(v).lower(), COLUMNS.get(_text(v))) for v in raw[i][1]]
+    rows = []
+    for number, values in raw[i + 1:]:
+        row = {n: _text(v) for n, v in zip(names, values, strict=False) if n}
+        if any(row.values()):
+            rows.append((number, row))
+    return rows
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+def read_rows(path: Path, classes: Iterable[str] = ()) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file, or of an Excel workbook: its 明细 sheet if any, else each sheet
+    that has a header row, or is a weekly grid (周一..周五 across, 第N节 down, the class named
+    by the sheet or its title: one of `classes`, ids or names; a campus sheet's lines begin
+    with the class, "七(1)班: 数学 …"). A grid cell's subject is its line's first word; grid
+    lines of subjects with no consortium course are the school's own lessons and skipped."""
     if path.suffix.lower() == ".csv":
         data = path.read_bytes()
         try:
@@ -87,15 +97,78 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
             text = data.decode("gb18030")
         raw = [(n + 1, list(r)) for n, r in enumerate(csv.reader(io.StringIO(text)))]
         return _table(raw, path.name)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        wb = load_workbook(path, read_only=True, data_only=True)
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise TimetableError([(None, f"{path.name}: 只能导入 .csv 或 .xlsx 文件")])
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = [wb[DETAIL_SHEET]] if DETAIL_SHEET in wb.sheetnames else wb.worksheets
+        tables = [
+            (ws.title, [(n + 1, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True))])
+            for ws in sheets
+        ]
+    finally:
+        wb.close()
+    rows: list[tuple[int, dict[str, str]]] = []
+    for name, raw in tables:
         try:
-            ws = wb[DETAIL_SHEET] if DETAIL_SHEET in wb.sheetnames else wb.worksheets[0]
-            raw = [(n + 1, list(r)) for n, r in enumerate(ws.iter_rows(values_only=True))]
-        finally:
-            wb.close()
-        return _table(raw, f"{path.name} [{ws.title}]")
-    raise TimetableError([(None, f"{path.name}: 只能导入 .csv 或 .xlsx 文件")])
+            rows += [(n, r | ({"sheet": name} if len(tables) > 1 else {}))
+                     for n, r in _table(raw, name)]
+        except TimetableError:
+            rows += _grid(raw, name, list(classes))
+    if not rows and not any(_header(raw) is not None for _, raw in tables):
+        raise TimetableError(
+            [(None, f"{path.name}: 没有找到表头 (星期 一列) 或 周一..周五 的课表")]
+        )
+    return rows
+
+
+def _header(raw: list[tuple[int, list[object]]]) -> int | None:
+    for i, (_, cells) in enumerate(raw[:5]):
+        if "day" in [COLUMNS.get(_text(v).lower(), COLUMNS.get(_text(v))) for v in cells]:
+            return i
+    return None
+
+
+_GRID_DAY = re.compile(r"(?:周|星期|礼拜)([一二三四五])")
+_GRID_PERIOD = re.compile(r"^\s*第?\s*(\d+)\s*节?(?:\s|$)")
+
+
+def _grid_header(raw: list[tuple[int, list[object]]]) -> tuple[int, dict[int, str]] | None:
+    """The row of 周一..周五 among the first six, and each day's column."""
+    for i, (_, cells) in enumerate(raw[:6]):
+        days = {}
+        for col, v in enumerate(cells):
+            m = _GRID_DAY.fullmatch(_text(v))
+            if m:
+                days[col] = m.group(0)
+        if len(days) >= 3:
+            return i, days
+    return None
+
+
+def _grid(
+    raw: list[tuple[int, list[object]]], sheet: str, classes: list[str]
+) -> list[tuple[int, dict[str, str]]]:
+    found = _grid_header(raw)
+    if found is None:
+        return []
+    i, days = found
+    above = " ".join([sheet] + [_text(v) for _, cells in raw[:i] for v in cells])
+    named = sorted((k for k in classes if k and k in above), key=len, reverse=True)
+    rows = []
+    for number, cells in raw[i + 1:]:
+        label = _GRID_PERIOD.match(_text(cells[0]) if cells else "")
+        if label is None:
+            continue  # 午休, 课间操, or a teacher sheet's clock times
+        for col, day in days.items():
+            text = _text(cells[col]) if col < len(cells) else ""
+            for line in filter(None, (ln.strip() for ln in text.splitlines())):
+                klass, _, rest = line.rpartition(": ") if ": " in line else ("", "", line)
+                klass = klass or (named[0] if named else "")
+                rows.append((number, {"subject": rest.split()[0], "class": klass, "day": day,
+                                      "period": label.group(1), "sheet": sheet,
+                                      "optional": "1"}))
+    return rows
 
 
 def _day(value: str) -> int:
@@ -110,6 +183,10 @@ def _period(value: str) -> int:
     if m is None:
         raise ValueError(f"节次应为数字或 第N节, 而不是 {value!r}")
     return int(m.group(1))
+
+
+class _NoCourse(ValueError):
+    """No consortium course matches: a grid's own-school lesson, skipped."""
 
 
 def _lock(c: Consortium, row: dict[str, str], cache: dict[str, list[Slot]]) -> Lock:
@@ -127,9 +204,10 @@ def _lock(c: Consortium, row: dict[str, str], cache: dict[str, list[Slot]]) -> L
     elif subject and classes:
         found = [cid for cid, k in c.courses.items()
                  if k.subject == subject and set(classes) & set(k.classes)]
-        if len(found) != 1:
-            what = "没有" if not found else f"有 {len(found)} 门"
-            raise ValueError(f"{klass} {what}{subject}课程, 请写明课程编号")
+        if not found:
+            raise _NoCourse(f"{klass} 没有{subject}课程, 请写明课程编号")
+        if len(found) > 1:
+            raise ValueError(f"{klass} 有 {len(found)} 门{subject}课程, 请写明课程编号")
         course_id = found[0]
     else:
         raise ValueError("需要 课程编号, 或 科目 与 班级")
@@ -178,7 +256,10 @@ def locks_from_rows(c: Consortium, rows: list[tuple[int, dict[str, str]]]) -> li
         try:
             lock = _lock(c, row, cache)
         except (ValueError, ModelError) as exc:
-            errors.append((number, str(exc)))
+            if isinstance(exc, _NoCourse) and row.get("optional"):
+                continue
+            where = f"[{row['sheet']}] " if row.get("sheet") else ""
+            errors.append((number, where + str(exc)))
             continue
         key = (lock.item, 0 if lock.item in c.groups else lock.day)
         if key in locks and locks[key][1] != lock:  # a class's rows of one lesson agree
@@ -195,7 +276,8 @@ def locks_from_rows(c: Consortium, rows: list[tuple[int, dict[str, str]]]) -> li
 
 
 def import_locks(c: Consortium, path: Path) -> list[Lock]:
-    return locks_from_rows(c, read_rows(path))
+    names = [*c.classes, *(k.name for k in c.classes.values())]
+    return locks_from_rows(c, read_rows(path, names))
 
 
 def plan_locks(plan: Plan) -> list[Lock]:

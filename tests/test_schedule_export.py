@@ -88,3 +88,13 @@ def test_export_then_import_gives_the_same_locks(tmp_path):
     store.put_consortium(HUARONG.read_text(encoding="utf-8"))
     assert set(store.put_locks(c.id, list(expected))) == expected
     assert set(store.locks(c.id)) == expected
+
+
+def test_the_grids_alone_import_back_as_the_lessons(tmp_path):
+    c, plan = solved()
+    lessons = {lk for lk in plan_locks(plan) if lk.item in c.courses}
+    for view in ("class", "campus"):
+        wb = workbook(c, plan, view)
+        del wb["明细"]  # only the weekly grids, as a school would keep them
+        wb.save(tmp_path / f"{view}.xlsx")
+        assert set(import_locks(c, tmp_path / f"{view}.xlsx")) == lessons, view

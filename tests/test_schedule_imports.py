@@ -99,3 +99,28 @@ def test_a_file_without_a_header_or_of_another_kind(tmp_path):
     (tmp_path / "x.txt").write_text("星期\n1\n", encoding="utf-8")
     with pytest.raises(TimetableError, match=".csv 或 .xlsx"):
         import_locks(c, tmp_path / "x.txt")
+
+
+def test_weekly_grids_as_schools_keep_them(tmp_path):
+    c = load_file(SAMPLE)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    ws.append(["2027 春季 厉山镇第三初级中学七(1)班 课表"])  # the class, named in the title
+    ws.append(["", "周一", "周二", "周三", "周四", "周五"])
+    ws.append(["第1节", "语文", "体育", "", "", ""])  # the school's own lessons: skipped
+    ws.append(["午休"])
+    ws.append(["第5节", "数学 王老师", "", "", "", "音乐"])
+    campus = wb.create_sheet("烈山湖学校")  # a campus sheet: each line names its class
+    campus.append(["", "周一", "周二", "周三", "周四", "周五"])
+    campus.append(["第5节", "烈山湖学校七(1)班: 数学 王老师 〔同步〕", "", "", "", ""])
+    campus.append(["第6节", "", "烈山湖学校七(1)班: 英语", "", "", ""])
+    wb.save(tmp_path / "课表.xlsx")
+    assert sorted(import_locks(c, tmp_path / "课表.xlsx"), key=lambda lk: lk.item) == [
+        Lock("g7-english", 2, 6), Lock("g7-math", 1, 5), Lock("music-lishan-no3", 5, 5)]
+    campus.append(["第1节", "", "", "烈山湖学校七(1)班: 数学", "", ""])  # row 4: misaligned
+    wb.save(tmp_path / "课表.xlsx")
+    with pytest.raises(TimetableError) as err:
+        import_locks(c, tmp_path / "课表.xlsx")
+    assert err.value.errors[0][0] == 4 and "[烈山湖学校]" in err.value.errors[0][1]
+    assert "对不齐" in str(err.value)
