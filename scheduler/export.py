@@ -113,6 +113,7 @@ class Grid:
     title: str
     rows: list[str]  # row labels: 第N节 with its clock time, or a clock interval
     cells: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # (row, day)
+    notes: list[str] = field(default_factory=list)  # under the grid: days with own bells
 
 
 def grid(c: Consortium, plan: Plan, view: str, key: str) -> Grid:
@@ -132,6 +133,11 @@ def grid(c: Consortium, plan: Plan, view: str, key: str) -> Grid:
         times = [(p.start, p.end) for d in WEEKDAYS for p in campus.on(d) if p.index == index]
         usual[index] = max(set(times), key=times.count)  # the time most days ring it
         g.rows.append(f"第{index}节 {hhmm(usual[index][0])}–{hhmm(usual[index][1])}")
+    for d in WEEKDAYS:
+        own = [p for p in campus.on(d) if (p.start, p.end) != usual.get(p.index)]
+        if own or len(campus.on(d)) < count:
+            times = ", ".join(f"第{p.index}节 {hhmm(p.start)}–{hhmm(p.end)}" for p in own)
+            g.notes.append(f"注: {DAY_NAMES[d]}作息不同 ({len(campus.on(d))} 节) {times}".rstrip())
     for e in found:
         assert e.period is not None
         text = e.text
@@ -181,6 +187,8 @@ def workbook(c: Consortium, plan: Plan, view: str, only: list[str] | None = None
                 cell.border = _BORDER
                 if col > 1 and f"〔{SYNC}〕" in str(cell.value or ""):
                     cell.fill = _SYNC_FILL
+        for note in g.notes:
+            ws.append([note])
         ws.column_dimensions["A"].width = 18
         for col in range(2, len(WEEKDAYS) + 2):
             ws.column_dimensions[get_column_letter(col)].width = 30 if view != "class" else 22

@@ -71,6 +71,8 @@ def test_a_day_with_its_own_bells_shows_its_times():
     assert g.rows[0] == "第1节 08:00–08:40"
     assert g.cells[(0, 1)] == ["语文 王老师 〔同步〕"]
     assert g.cells[(0, 5)] == ["语文 王老师 〔同步〕 (07:50–08:30)"]
+    assert g.notes == ["注: 周五作息不同 (4 节) 第1节 07:50–08:30, 第2节 08:40–09:20, "
+                       "第3节 09:40–10:20, 第4节 10:30–11:10"]
 
 
 def test_export_then_import_gives_the_same_locks(tmp_path):
