@@ -23,6 +23,7 @@ from .export import DAY_NAMES, hhmm, write_excel
 from .ical import TERM_WEEKS, write_ics
 from .imports import TimetableError, import_locks
 from .load import ModelError, load_file
+from .model import Consortium
 from .solve import LockError, Plan, greedy, solve
 from .store import Store, plan_to_dict
 
@@ -94,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(c, plan: Plan) -> None:
+def _summary(c: Consortium, plan: Plan) -> None:
     asked = sum(k.per_week for k in c.courses.values())
     proven = "已证明最优" if plan.proven_optimal else "未证明最优"
     print(f"{c.name}: 已排 {plan.placed}/{asked} 节, 教研 {len(plan.meetings)}/{len(c.groups)} 项,"
