@@ -165,6 +165,8 @@ def _evaluate(
     gains, fixed = {}, []
     for cid in targets:
         now = _reach(moved, c.courses[cid])
+        if now < reach[cid]:
+            return None  # helping one blocked course at another's cost is no advice
         if now > reach[cid]:
             gains[cid] = now - reach[cid]
             if now == c.courses[cid].per_week:

@@ -165,6 +165,8 @@ def _grid(
             for line in filter(None, (ln.strip() for ln in text.splitlines())):
                 klass, _, rest = line.rpartition(": ") if ": " in line else ("", "", line)
                 klass = klass or (named[0] if named else "")
+                if not rest.split():
+                    continue
                 rows.append((number, {"subject": rest.split()[0], "class": klass, "day": day,
                                       "period": label.group(1), "sheet": sheet,
                                       "optional": "1"}))
@@ -231,6 +233,8 @@ def _lock(c: Consortium, row: dict[str, str], cache: dict[str, list[Slot]]) -> L
     mine = [k for k in classes if k in course.classes]
     if classes and not mine:
         raise ValueError(f"{klass} 不上 {course_id}")
+    if len(mine) > 1:
+        raise ValueError(f"{course_id} 有 {len(mine)} 个名为 {klass!r} 的班级, 请写班级编号")
     for s in cache[course_id]:
         if s.day != day:
             continue

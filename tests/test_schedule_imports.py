@@ -124,3 +124,14 @@ def test_weekly_grids_as_schools_keep_them(tmp_path):
         import_locks(c, tmp_path / "课表.xlsx")
     assert err.value.errors[0][0] == 4 and "[烈山湖学校]" in err.value.errors[0][1]
     assert "对不齐" in str(err.value)
+
+
+def test_a_class_name_two_campuses_share_needs_the_class_id(tmp_path):
+    from scheduler.load import load
+    from tests.schedule_samples import consortium
+
+    c = load(consortium())  # every campus calls its class 七(1)班
+    path = write(tmp_path, HEADER + ",语文,七(1)班,周一,1,\n,语文,lsh-7-1,周二,1,\n")
+    with pytest.raises(TimetableError) as err:
+        import_locks(c, path)
+    assert [r for r, _ in err.value.errors] == [2] and "班级编号" in str(err.value)
