@@ -6,8 +6,9 @@ import pytest
 from openpyxl import Workbook
 
 from scheduler.imports import TimetableError, import_locks
-from scheduler.load import load_file
+from scheduler.load import load, load_file
 from scheduler.model import Lock
+from tests.schedule_samples import consortium
 
 SAMPLE = Path(__file__).resolve().parent.parent / "config/consortia/suixian-yandi.toml"
 HEADER = "课程编号,科目,班级,星期,节次,开始\n"
@@ -127,9 +128,6 @@ def test_weekly_grids_as_schools_keep_them(tmp_path):
 
 
 def test_a_class_name_two_campuses_share_needs_the_class_id(tmp_path):
-    from scheduler.load import load
-    from tests.schedule_samples import consortium
-
     c = load(consortium())  # every campus calls its class 七(1)班
     path = write(tmp_path, HEADER + ",语文,七(1)班,周一,1,\n,语文,lsh-7-1,周二,1,\n")
     with pytest.raises(TimetableError) as err:
