@@ -55,18 +55,28 @@ class ModelError(ValueError):
         self.line = line
 
 
+FORMATS = ("toml", "json")
+
+
 def load_file(path: Path) -> Consortium:
     """Syntax errors carry the parser's line; a TOML file's other errors get the line of the
     entry they name when it is written as `[[table]]` and `key = ...` (the usual layout)."""
-    text = path.read_text(encoding="utf-8")
+    fmt = "json" if path.suffix == ".json" else "toml"
+    return load_text(path.read_text(encoding="utf-8"), fmt, path.name)
+
+
+def load_text(text: str, fmt: str = "toml", name: str = "(源文本)") -> Consortium:
+    """A consortium from TOML or JSON source text; `name` says where in syntax errors."""
+    if fmt not in FORMATS:
+        raise ModelError(name, f"格式应为 toml 或 json, 而不是 {fmt!r}")
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(path.name, f"不是有效的 {path.suffix[1:].upper()}: {exc}") from exc
+        raise ModelError(name, f"不是有效的 {fmt.upper()}: {exc}") from exc
     try:
         return load(data)
     except ModelError as exc:
-        if path.suffix == ".json":
+        if fmt == "json":
             raise
         raise ModelError(exc.where, exc.message, toml_line(text, exc.where)) from exc
 

@@ -139,6 +139,11 @@ def _locked_slots(c: Consortium, cand: _Candidates) -> list[Slot]:
     return slots
 
 
+def check_locks(c: Consortium) -> list[Slot]:
+    """The slot of each of `c.locks`; LockError naming the locks that cannot hold together."""
+    return _locked_slots(c, _Candidates(c))
+
+
 def _reasons(c: Consortium, cand: _Candidates, plan: Plan) -> None:
     placed: dict[str, int] = defaultdict(int)
     for s in plan.lessons:

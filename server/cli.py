@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_record_parser(bench_sub)
 
+    from scheduler.cli import add_parser as add_timetable_parser
+
+    add_timetable_parser(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     overrides: dict = {}
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         base = args.server or settings.base_url
         asyncio.run(run_watch(base, args.token, args.seconds, decode=not args.no_decode))
         return 0
+    if args.command == "schedule":
+        from scheduler.cli import run as run_timetable
+
+        return run_timetable(args)
     if args.command == "bench" and args.bench == "record":
         from bench.record import run_record_cli
 
