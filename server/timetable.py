@@ -94,6 +94,8 @@ class Job:
     progress: list[dict[str, float]] = field(default_factory=list)
     result: dict[str, Any] | None = None
     error: str = ""
+    preview: Plan | None = None  # the greedy plan, shown while CP-SAT runs
+    limit_s: float = 0.0  # CP-SAT's time limit
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class Job:
             "progress": list(self.progress),
             "result": self.result,
             "error": self.error,
+            "limit_s": self.limit_s,
         }
 
 
@@ -263,7 +266,8 @@ class Timetable:
             return self._running
         c = self.consortium
         preview = self._greedy(c)
-        job = Job(uuid.uuid4().hex[:12], time.time(), summary(preview))
+        job = Job(uuid.uuid4().hex[:12], time.time(), summary(preview), preview=preview,
+                  limit_s=self._solve_seconds)
         self.jobs = {job.id: job, **{k: v for k, v in list(self.jobs.items())[:9]}}
         self._running = job
         self._task = asyncio.ensure_future(self._solve(job, c, self._keep or self.plan))
@@ -303,11 +307,13 @@ class Timetable:
 
     # -- views ----------------------------------------------------------------------------------
 
-    def entries(self) -> list[dict[str, Any]]:
-        """Every placed lesson and meeting, described for people and pages."""
+    def entries(self, plan: Plan | None = None) -> list[dict[str, Any]]:
+        """Every placed lesson and meeting (of the current plan, or `plan`), described for
+        people and pages."""
         c = self.consortium
+        plan = plan or self.plan
         out = []
-        for s in self.plan.lessons:
+        for s in plan.lessons:
             course = c.courses[s.item]
             teacher = c.teachers[course.teacher]
             out.append({
@@ -331,7 +337,7 @@ class Timetable:
                 ],
                 "locked": self.locked(s),
             })
-        for s in self.plan.meetings:
+        for s in plan.meetings:
             group = c.groups[s.item]
             out.append({
                 "item": s.item,
@@ -349,9 +355,12 @@ class Timetable:
             })
         return out
 
-    def week(self, *, campus: str = "", teacher: str = "", klass: str = "") -> dict[str, Any]:
-        """One week seen from a campus, a teacher or a class: the entries that concern it,
-        each on the row of the view campus's period it overlaps most (0: none)."""
+    def week(
+        self, *, campus: str = "", teacher: str = "", klass: str = "", plan: Plan | None = None
+    ) -> dict[str, Any]:
+        """One week (of the current plan, or `plan`) seen from a campus, a teacher or a class:
+        the entries that concern it, each on the row of the view campus's period it overlaps
+        most (0: none)."""
         c = self.consortium
         if klass:
             if klass not in c.classes:
@@ -367,7 +376,7 @@ class Timetable:
             view = campus
         periods = c.campuses[view].periods
         chosen = []
-        for e in self.entries():
+        for e in self.entries(plan):
             mine = [k for k in e["classes"] if k["id"] == klass or k["campus"] == campus]
             if klass or campus:
                 members = {m["id"] for m in e.get("members", [])}

@@ -105,12 +105,16 @@ class TimetableApi:
         if sum(bool(q.get(k)) for k in ("campus", "teacher", "class")) != 1:
             return refuse(400, "bad_request", "请选择一个校区、教师或班级。",
                           "give exactly one of campus, teacher, class")
+        plan = tt.plan
+        job = tt.jobs.get(q.get("job", ""))
+        if job is not None and job.state == "running" and job.preview is not None:
+            plan = job.preview  # the greedy preview while CP-SAT works
         try:
             week = tt.week(campus=q.get("campus", ""), teacher=q.get("teacher", ""),
-                           klass=q.get("class", ""))
+                           klass=q.get("class", ""), plan=plan)
         except KeyError as exc:
             return refuse(404, "not_found", "没有这个校区、教师或班级。", str(exc))
-        return web.json_response({**week, "plan": summary(tt.plan)})
+        return web.json_response({**week, "plan": summary(plan)})
 
     async def unplaced(self, request: web.Request) -> web.Response:
         tt = self._timetable(request)
