@@ -182,8 +182,10 @@ class Timetable:
         return list(self._base.locks)
 
     def locked(self, slot: Slot) -> bool:
-        return any((lk.item, lk.day, lk.at) == (slot.item, slot.day, slot.at)
-                   for lk in self.consortium.locks)
+        return (slot.item, slot.day, slot.at) in self._lock_keys()
+
+    def _lock_keys(self) -> set[tuple[str, int, int]]:
+        return {(lk.item, lk.day, lk.at) for lk in [*self._base.locks, *self.locks]}
 
     def _greedy(self, c: Consortium) -> Plan:
         try:
@@ -312,6 +314,7 @@ class Timetable:
         people and pages."""
         c = self.consortium
         plan = plan or self.plan
+        locks = self._lock_keys()
         out = []
         for s in plan.lessons:
             course = c.courses[s.item]
@@ -335,7 +338,7 @@ class Timetable:
                      "period": p}
                     for k, p in s.class_periods
                 ],
-                "locked": self.locked(s),
+                "locked": (s.item, s.day, s.at) in locks,
             })
         for s in plan.meetings:
             group = c.groups[s.item]
@@ -351,7 +354,7 @@ class Timetable:
                 "start": hhmm(s.start),
                 "end": hhmm(s.end),
                 "classes": [],
-                "locked": self.locked(s),
+                "locked": (s.item, s.day, s.at) in locks,
             })
         return out
 
