@@ -14,8 +14,9 @@ from aiohttp import web
 
 from .config import CONFIG_DIR
 from .records import RecordsStore
+from .room import RoomRegistry
 from .standing import StandingLinks
-from .timetable import DEFAULT_SOLVE_SECONDS, Timetable, TimetableService
+from .timetable import DEFAULT_SOLVE_SECONDS, JOIN_EARLY, Timetable, TimetableService
 from .timetable_api import TimetableApi
 from .timetable_store import JsonTimetableStore
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 TIMETABLE = web.AppKey("timetable", TimetableService)
 REFRESH_S = 3600.0  # the week's records are re-written hourly (a new week begins on Monday)
+ROOMS_TICK_S = 15.0  # how often rooms are opened and closed on the timetable's time
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -46,6 +48,25 @@ def schedule_week(records: RecordsStore, tt: Timetable, when: dt.datetime) -> No
         records.replace_schedule(tt.id, when.timestamp(), rows)
     except sqlite3.Error:  # the records must not stop the timetable
         log.exception("timetable %s: records not scheduled", tt.id)
+
+
+def keep_rooms(service: TimetableService, rooms: RoomRegistry, opened: set[str]) -> None:
+    """Each lesson's and meeting's room exists from JOIN_EARLY before its start to its end
+    (observers can find it; nobody has to be first); `opened`: the rooms this opened, dropped
+    once their time is over and nobody is left in them."""
+    when = service.now()
+    current = {
+        o.room for tt in service.timetables.values() for o in tt.week_occurrences(when)
+        if o.start - JOIN_EARLY <= when < o.end
+    }
+    for room_id in current:
+        rooms.open(room_id)  # again if the last one to leave closed it
+    for room_id in opened - current:
+        room = rooms.get(room_id)
+        if room is not None:
+            rooms.discard_if_empty(room)
+    opened.clear()
+    opened.update(current)
 
 
 def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) -> None:
@@ -79,10 +100,16 @@ def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) ->
                 schedule_week(records, tt, service.now())
             await asyncio.sleep(REFRESH_S)
 
+    async def rooms_on_time() -> None:
+        opened: set[str] = set()
+        while True:
+            keep_rooms(service, app[ROOMS], opened)
+            await asyncio.sleep(ROOMS_TICK_S)
+
     tasks: list[asyncio.Task[None]] = []
 
     async def on_startup(_: web.Application) -> None:
-        tasks.append(asyncio.ensure_future(refresh()))
+        tasks.extend([asyncio.ensure_future(refresh()), asyncio.ensure_future(rooms_on_time())])
 
     async def on_shutdown(_: web.Application) -> None:
         for task in tasks:

@@ -15,7 +15,7 @@ import aiohttp
 from server import standing
 from server.recording_app import RECORDS
 from server.timetable import JOIN_EARLY, TZ, room_name
-from server.timetable_app import TIMETABLE
+from server.timetable_app import TIMETABLE, keep_rooms
 from tests.conftest import make_settings, running
 
 CID = "suixian-yandi"
@@ -51,6 +51,13 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
         room = room_name(lesson.item, MONDAY + dt.timedelta(days=lesson.day - 1), lesson.start)
         token = standing.mint(srv.issuer, tt, "class", KLASS)
 
+        # The lesson's room exists at its time, before anyone joins (what the server's
+        # ticker does every few seconds).
+        opened: set[str] = set()
+        keep_rooms(srv.app[TIMETABLE], srv.rooms, opened)
+        assert room in opened and srv.rooms.get(room) is not None
+        assert srv.rooms.get(room).title.startswith("7年级")
+
         # The standing link opens the classroom page.
         async with http.get(f"{srv.url}/class/{KLASS}", params={"token": token}) as r:
             assert r.status == 200 and "classroom.js" in await r.text()
@@ -82,8 +89,10 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
         assert refused["type"] == "error" and refused["code"] == "bad_token"
         await ws.close()
 
-        # After the bell: nothing on, the countdown to the next lesson.
+        # After the bell: the empty room is gone; nothing on, the countdown to the next lesson.
         clock[0] = at(lesson.day, lesson.end, dt.timedelta(seconds=30))
+        keep_rooms(srv.app[TIMETABLE], srv.rooms, opened)
+        assert srv.rooms.get(room) is None
         async with http.get(f"{srv.url}/api/timetable/now", params={"token": token}) as r:
             answer = await r.json()
         nxt = answer["next"]
