@@ -79,6 +79,8 @@ class Occurrence:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "starts_in_s": max(0, round((self.start - now).total_seconds())),
+            # when a standing link may join: JOIN_EARLY before the bell
+            "opens_in_s": max(0, round((self.start - JOIN_EARLY - now).total_seconds())),
             "ends_in_s": max(0, round((self.end - now).total_seconds())),
         }
 

@@ -100,6 +100,7 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
         start = dt.datetime.fromisoformat(nxt["start"])
         assert nxt["starts_in_s"] == round((start - clock[0]).total_seconds())
         assert nxt["starts_in_s"] > JOIN_EARLY.total_seconds()
+        assert nxt["opens_in_s"] == nxt["starts_in_s"] - JOIN_EARLY.total_seconds()
         assert "token" not in nxt
 
         # The week's lessons are in the records, each expecting its campuses.

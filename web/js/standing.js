@@ -63,16 +63,17 @@ function show(parts) {
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
-// Counts down to `next` (or waits REFRESH_MS when nothing is planned); resolves when it is
-// time to ask the server again.
+// Counts down to the bell of `next` (or waits REFRESH_MS when nothing is planned); resolves
+// when it is time to ask the server again: when the lesson opens (a little before its bell),
+// or after REFRESH_MS.
 async function countdown(who, next) {
   const box = overlay();
   box.dataset.state = next ? 'waiting' : 'none';
   const started = performance.now();
-  const wait = next ? next.starts_in_s * 1000 : REFRESH_MS;
-  const until = started + Math.min(wait, REFRESH_MS);
+  const opens = next ? (next.opens_in_s + 1) * 1000 : REFRESH_MS; // +1 s: the server rounds
+  const until = started + Math.min(opens, REFRESH_MS);
   for (;;) {
-    const left = (started + wait - performance.now()) / 1000;
+    const left = next ? next.starts_in_s - (performance.now() - started) / 1000 : 0;
     if (next) {
       show({ who, title: `下一节：${next.title}`, when: clockText(next.start), countdown: `还有 ${formatCountdown(left)}` });
     } else {
