@@ -108,6 +108,7 @@ class Job:
             "result": self.result,
             "error": self.error,
             "limit_s": self.limit_s,
+            "elapsed_s": round(time.time() - self.started, 1),
         }
 
 

@@ -199,7 +199,7 @@ function showProgress(job) {
   const last = job.progress[found - 1];
   const bar = $('#progress-bar');
   if (job.state === 'running') {
-    const elapsed = (Date.now() / 1000) - state.jobStarted;
+    const elapsed = job.elapsed_s;
     $('#progress-cpsat').textContent = `优化求解中（CP-SAT）：已找到 ${found} 个改进方案，${elapsed.toFixed(1)} 秒 / 上限 ${job.limit_s} 秒`;
     bar.value = Math.min(100, (100 * elapsed) / (job.limit_s || 10));
   } else if (job.state === 'done') {
@@ -213,15 +213,15 @@ function showProgress(job) {
   $('#progress').dataset.state = job.state;
 }
 
-async function solve() {
+// Shows a job's greedy preview at once, then CP-SAT's progress until it ends.
+async function follow(job) {
   const button = $('#solve-btn');
   button.disabled = true;
   try {
-    state.job = await api(`${base()}/solve`, { method: 'POST' });
-    state.jobStarted = Date.now() / 1000;
+    state.job = job;
     banner('live', '正在排课');
     showProgress(state.job);
-    await loadWeek(); // the greedy preview at once
+    await loadWeek(); // the greedy preview
     while (state.job.state === 'running') {
       await new Promise((resolve) => { setTimeout(resolve, POLL_MS); });
       state.job = await api(`${base()}/jobs/${state.job.id}`);
@@ -233,6 +233,14 @@ async function solve() {
     notify(err.message, { kind: 'error', ms: 10000 });
   } finally {
     button.disabled = false;
+  }
+}
+
+async function solve() {
+  try {
+    await follow(await api(`${base()}/solve`, { method: 'POST' }));
+  } catch (err) {
+    notify(err.message, { kind: 'error', ms: 10000 });
   }
 }
 
@@ -284,6 +292,7 @@ async function start() {
     await refresh();
     await loadSource();
     banner('live', '课表已载入');
+    if (state.consortium.job) follow(state.consortium.job); // opened while the matcher runs
   } catch (err) {
     banner('ended', '无法读取课表', err.message);
   }
