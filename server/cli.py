@@ -162,7 +162,7 @@ def demo_links(
 
         admin = f"{settings.base_url}/timetable?token={staff}"
         links.append(("统一课表（排课、锁定、编辑）", admin))
-        links += standing.links(issuer, timetables, settings.base_url)
+        links += standing.links(issuer, timetables, settings.base_url, settings.demo.id)
     return links
 
 

@@ -44,10 +44,16 @@ def url(base_url: str, kind: str, subject: str, token: str) -> str:
     return f"{base_url}/{PATH_OF[kind]}/{subject}?token={token}"
 
 
-def links(issuer: TokenIssuer, service: TimetableService, base_url: str) -> list[tuple[str, str]]:
-    """(label, standing URL) for every class and teacher of every timetable."""
+def links(
+    issuer: TokenIssuer, service: TimetableService, base_url: str, only: str | None = None
+) -> list[tuple[str, str]]:
+    """(label, standing URL) for every class and teacher of the timetable `only` (of every
+    timetable when it is None or not among them)."""
+    chosen = [service.timetables[only]] if only in service.timetables else list(
+        service.timetables.values()
+    )
     out = []
-    for tt in service.timetables.values():
+    for tt in chosen:
         c = tt.consortium
         for k in c.classes.values():
             out.append((f"班级固定链接 {k.name}", url(base_url, "class", k.id,

@@ -54,7 +54,7 @@ async def test_only_staff(client: TestClient) -> None:
 
 async def test_week_views_and_matcher_job(client: TestClient, staff: dict[str, str]) -> None:
     r = await client.get("/api/timetable", headers=staff)
-    assert [c["id"] for c in await r.json()] == [CID]
+    assert CID in [c["id"] for c in await r.json()]
     overview = await (await client.get(BASE, headers=staff)).json()
     assert overview["plan"]["status"] == "greedy"
     assert {c["id"] for c in overview["campuses"]} >= {"yandi", "lishan-no3"}
