@@ -38,6 +38,18 @@ def hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+_NUMERALS = "一二三四五六七八九"
+
+
+def grade_name(grade: int) -> str:
+    """7 -> 七年级, 10 -> 高一."""
+    if 1 <= grade <= 9:
+        return f"{_NUMERALS[grade - 1]}年级"
+    if 10 <= grade <= 12:
+        return f"高{_NUMERALS[grade - 10]}"
+    return f"{grade}年级"
+
+
 def room_name(item: str, day: dt.date, start: int) -> str:
     """The live room of one lesson or meeting: `<item>-<yyyymmdd>-<hhmm>`."""
     return f"{item}-{day:%Y%m%d}-{start // 60:02d}{start % 60:02d}"
@@ -325,7 +337,7 @@ class Timetable:
             out.append({
                 "item": s.item,
                 "kind": "local" if course.local else "sync",
-                "title": f"{course.grade}年级{course.subject}",
+                "title": f"{grade_name(course.grade)}{course.subject}",
                 "subject": course.subject,
                 "grade": course.grade,
                 "teacher": teacher.id,
@@ -422,7 +434,8 @@ class Timetable:
         for u in self.plan.unplaced:
             if u.item in c.courses:
                 course = c.courses[u.item]
-                name = f"{course.grade}年级{course.subject}（{c.teachers[course.teacher].name}）"
+                teacher = c.teachers[course.teacher].name
+                name = f"{grade_name(course.grade)}{course.subject}（{teacher}）"
             elif u.item in c.groups:
                 name = f"{c.groups[u.item].subject}教研"
             else:
@@ -465,8 +478,9 @@ class Timetable:
         course = c.courses[slot.item]
         teacher = c.teachers[course.teacher]
         campuses = sorted({c.classes[k].campus for k in course.classes})
+        title = f"{grade_name(course.grade)}{course.subject}·同步课堂（{c.name}）"
         return Occurrence(
-            "lesson", course.id, f"{course.grade}年级{course.subject}·同步课堂（{c.name}）", room,
+            "lesson", course.id, title, room,
             start, end, campuses, teacher.campus, teacher.name, course.subject, str(course.grade),
         )
 

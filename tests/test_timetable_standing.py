@@ -56,7 +56,7 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
         opened: set[str] = set()
         keep_rooms(srv.app[TIMETABLE], srv.rooms, opened)
         assert room in opened and srv.rooms.get(room) is not None
-        assert srv.rooms.get(room).title.startswith("7年级")
+        assert srv.rooms.get(room).title.startswith("七年级")
 
         # The standing link opens the classroom page.
         async with http.get(f"{srv.url}/class/{KLASS}", params={"token": token}) as r:
