@@ -211,10 +211,19 @@ class Timetable:
     def save(self) -> None:
         self._store.save(self.id, Saved(self.source, list(self.locks), self.plan))
 
-    def _changed(self, plan: Plan) -> None:
-        self.plan = plan
-        self.save()
-        if self._on_plan is not None:
+    def _commit(
+        self, *, source: str | None = None, base: Consortium | None = None,
+        locks: list[Lock] | None = None, plan: Plan | None = None,
+    ) -> None:
+        """Saved first, then taken: a failed write leaves the timetable as it was."""
+        new_locks = list(self.locks if locks is None else locks)
+        new_plan = plan or self.plan
+        self._store.save(self.id, Saved(source or self.source, new_locks, new_plan))
+        self.source, self.locks, self.plan = source or self.source, new_locks, new_plan
+        if base is not None:
+            self._base = base
+        self._version += 1
+        if plan is not None and self._on_plan is not None:
             self._on_plan(self)
 
     # -- edits --------------------------------------------------------------------------------
@@ -241,10 +250,9 @@ class Timetable:
                     f"lock on unknown item {lk.item}",
                 )
         plan = self._greedy(replace(base, locks=[*base.locks, *self.locks]))
-        self._keep = self._keep or self.plan
-        self.source, self._base = text, base
-        self._version += 1
-        self._changed(plan)
+        keep = self._keep or self.plan
+        self._commit(source=text, base=base, plan=plan)
+        self._keep = keep
         return plan
 
     def add_lock(self, lock: Lock) -> None:
@@ -258,9 +266,7 @@ class Timetable:
         if (lock.item, lock.day, lock.at) in {(k.item, k.day, k.at) for k in c.locks}:
             return
         self._greedy(replace(c, locks=[*c.locks, lock]))  # LockError -> EditError
-        self.locks.append(lock)
-        self._version += 1
-        self.save()
+        self._commit(locks=[*self.locks, lock])
 
     def remove_lock(self, lock: Lock) -> None:
         if lock in self._base.locks:
@@ -269,9 +275,7 @@ class Timetable:
             )
         if lock not in self.locks:
             raise EditError("not_found", "没有这个锁定。", f"no lock {lock}")
-        self.locks.remove(lock)
-        self._version += 1
-        self.save()
+        self._commit(locks=[lk for lk in self.locks if lk != lock])
 
     # -- the matcher ----------------------------------------------------------------------------
 
@@ -287,12 +291,13 @@ class Timetable:
                   limit_s=self._solve_seconds)
         self.jobs = {job.id: job, **{k: v for k, v in list(self.jobs.items())[:9]}}
         self._running = job
-        self._task = asyncio.ensure_future(self._solve(job, c, self._keep or self.plan))
+        self._task = asyncio.ensure_future(
+            self._solve(job, c, self._keep or self.plan, self._version)
+        )
         return job
 
-    async def _solve(self, job: Job, c: Consortium, previous: Plan) -> None:
+    async def _solve(self, job: Job, c: Consortium, previous: Plan, version: int) -> None:
         loop = asyncio.get_running_loop()
-        version = self._version
 
         def progress(seconds: float, objective: float) -> None:  # in the worker thread
             point = {"seconds": round(seconds, 3), "objective": objective}
@@ -313,8 +318,13 @@ class Timetable:
             job.state = "superseded"
             job.error = "求解期间课表已被修改，结果未采用，请重新排课。"
             return
+        try:
+            self._commit(plan=plan)
+        except OSError as exc:
+            log.exception("timetable %s: plan not saved", self.id)
+            job.state, job.error = "failed", f"课表未能保存：{exc}"
+            return
         self._keep = None
-        self._changed(plan)
         job.state = "done"
 
     async def close(self) -> None:
