@@ -193,9 +193,6 @@ class Timetable:
         """The source's consortium with staff's locks added."""
         return replace(self._base, locks=[*self._base.locks, *self.locks])
 
-    def file_locks(self) -> list[Lock]:
-        return list(self._base.locks)
-
     def locked(self, slot: Slot) -> bool:
         return (slot.item, slot.day, slot.at) in self._lock_keys()
 
@@ -438,20 +435,38 @@ class Timetable:
             "entries": chosen,
         }
 
-    def unplaced(self) -> list[dict[str, Any]]:
+    def item_name(self, item: str) -> str:
+        """A course or group as staff call it: 七年级数学（王老师）, 数学教研."""
         c = self.consortium
-        out = []
-        for u in self.plan.unplaced:
-            if u.item in c.courses:
-                course = c.courses[u.item]
-                teacher = c.teachers[course.teacher].name
-                name = f"{grade_name(course.grade)}{course.subject}（{teacher}）"
-            elif u.item in c.groups:
-                name = f"{c.groups[u.item].subject}教研"
-            else:
-                name = u.item
-            out.append({"item": u.item, "name": name, "missing": u.missing, "reason": u.reason})
-        return out
+        if item in c.courses:
+            course = c.courses[item]
+            teacher = c.teachers[course.teacher].name
+            return f"{grade_name(course.grade)}{course.subject}（{teacher}）"
+        if item in c.groups:
+            return f"{c.groups[item].subject}教研"
+        return item
+
+    def unplaced(self) -> list[dict[str, Any]]:
+        return [
+            {"item": u.item, "name": self.item_name(u.item), "missing": u.missing,
+             "reason": u.reason}
+            for u in self.plan.unplaced
+        ]
+
+    def describe_locks(self) -> list[dict[str, Any]]:
+        """Every lock, where it comes from (the source or staff) and when, in words."""
+        c = self.consortium
+
+        def when(lk: Lock) -> str:
+            day = f"星期{'一二三四五'[lk.day - 1]}"
+            return f"{day} {hhmm(lk.at)}" if lk.item in c.groups else f"{day} 第{lk.at}节"
+
+        return [
+            {"item": lk.item, "day": lk.day, "at": lk.at, "from": origin,
+             "name": self.item_name(lk.item), "when": when(lk)}
+            for origin, locks in (("config", self._base.locks), ("staff", self.locks))
+            for lk in locks
+        ]
 
     # -- now and next -------------------------------------------------------------------------
 

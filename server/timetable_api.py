@@ -90,9 +90,7 @@ class TimetableApi:
             "teachers": [{"id": t.id, "name": t.name, "campus": t.campus}
                          for t in c.teachers.values()],
             "plan": summary(tt.plan),
-            "locks": [{"item": lk.item, "day": lk.day, "at": lk.at, "from": "config"}
-                      for lk in tt.file_locks()]
-            + [{"item": lk.item, "day": lk.day, "at": lk.at, "from": "staff"} for lk in tt.locks],
+            "locks": tt.describe_locks(),
             "unplaced": tt.unplaced(),
             "job": running.describe() if running else None,
         })

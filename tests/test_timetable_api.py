@@ -94,7 +94,9 @@ async def test_locks(client: TestClient, staff: dict[str, str]) -> None:
     r = await client.post(f"{BASE}/locks", json=lock, headers=staff)
     assert r.status == 201, await r.text()
     overview = await (await client.get(BASE, headers=staff)).json()
-    assert {**lock, "from": "staff"} in overview["locks"]
+    [listed] = overview["locks"]
+    assert {k: listed[k] for k in lock} == lock and listed["from"] == "staff"
+    assert listed["name"] == "七年级数学（王老师）" and listed["when"].endswith(f"第{math['at']}节")
     week = await (await client.get(f"{BASE}/week", params={"teacher": "wang"},
                                    headers=staff)).json()
     assert any(e["locked"] for e in week["entries"] if e["item"] == "g7-math")

@@ -137,14 +137,13 @@ async function loadWeek() {
 // -- unplaced and locks --------------------------------------------------------------------
 
 function renderOverview(c) {
-  const dayName = (d) => `星期${'一二三四五'[d - 1]}`;
   const unplaced = $('#unplaced');
   unplaced.replaceChildren(...c.unplaced.map((u) => el('li', { dataset: { item: u.item } },
     el('strong', { text: `${u.name}` }), ` 缺 ${u.missing} 项：${u.reason}`)));
   $('#unplaced-none').hidden = c.unplaced.length > 0;
   const locks = $('#locks');
   locks.replaceChildren(...c.locks.map((lk) => el('li', { dataset: { item: lk.item } },
-    `${lk.item} · ${dayName(lk.day)} · ${lk.at > 24 ? `${String(Math.floor(lk.at / 60)).padStart(2, '0')}:${String(lk.at % 60).padStart(2, '0')}` : `第${lk.at}节`}`,
+    `${lk.name} · ${lk.when}`,
     lk.from === 'config' ? el('span', { class: 'tt-lock-config', text: '（写在配置中）' })
       : el('button', { class: 'btn btn-small', text: '解除', onclick: () => unlock(lk) }))));
   $('#locks-none').hidden = c.locks.length > 0;
@@ -167,7 +166,7 @@ async function refresh() {
 async function toggleLock(e) {
   try {
     if (e.locked) {
-      await unlock({ item: e.item, day: e.day, at: e.at, from: 'staff' });
+      await unlock({ item: e.item, day: e.day, at: e.at, name: e.title });
       return;
     }
     await api(`${base()}/locks`, { method: 'POST', json: { item: e.item, day: e.day, at: e.at } });
@@ -182,7 +181,7 @@ async function unlock(lk) {
   try {
     const params = new URLSearchParams({ item: lk.item, day: lk.day, at: lk.at });
     await api(`${base()}/locks?${params}`, { method: 'DELETE' });
-    notify(`已解除锁定 ${lk.item}`);
+    notify(`已解除锁定 ${lk.name || lk.item}`);
     await refresh();
   } catch (err) {
     notify(err.message, { kind: 'error', ms: 10000 });
