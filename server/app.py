@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -14,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily
 from media import rtc_internals
 from media.stats import ForwardStats
 
-from . import recording_app
+from . import recording_app, standing, timetable_app
 from .config import Settings
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, error, parse
 from .room import RoomRegistry
@@ -34,7 +36,10 @@ SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(
+    settings: Settings, now: Callable[[], dt.datetime] | None = None
+) -> web.Application:
+    """`now`: the timetable's clock (Asia/Shanghai); the real one unless a test injects one."""
     rtc_internals.check_compatibility()
     rtc_internals.use_host_addresses(settings.ice_addresses)
     rtc_internals.enable_red()
@@ -57,6 +62,7 @@ def create_app(settings: Settings) -> web.Application:
     for page in PAGES:
         app.router.add_get(f"/{page}", _page(page))
     recording_app.setup(app)  # recording, records, reports, replay
+    timetable_app.setup(app, now)  # after the records: it schedules their lessons
     app.router.add_static("/static/", WEB_DIR, append_version=False)
     app.on_shutdown.append(_close_sessions)
     return app
@@ -85,6 +91,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     except TokenError as exc:
         await ws.send_json({"v": 1, **error(exc.code, exc.message, exc.detail)})
         await ws.close(code=4401, message=exc.code.encode())
+        return ws
+    if standing.is_standing(identity.room):  # it opens a page; the page joins the lesson
+        await ws.send_json({"v": 1, **error(
+            "bad_token", "固定链接请在浏览器中打开。", "a standing token joins no room itself"
+        )})
+        await ws.close(code=4401, message=b"bad_token")
         return ws
     session = Session(
         ws,

@@ -7,10 +7,14 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, Settings, load_settings
 from .roles import ROLES
 from .tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    from .timetable import TimetableService
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +140,11 @@ def page_url(settings: Settings, role: str, token: str) -> str:
     return f"{settings.base_url}/{page}?token={token}"
 
 
-def demo_links(settings: Settings) -> list[tuple[str, str]]:
-    """(label, URL) for the sample consortium's lessons; standing links last a term."""
+def demo_links(
+    settings: Settings, timetables: TimetableService | None = None
+) -> list[tuple[str, str]]:
+    """(label, URL) for the sample consortium's lessons, then the standing links of every
+    class and teacher on the timetable (each joins whatever is on now); links last a term."""
     if settings.demo is None:
         return []
     issuer = TokenIssuer(settings.secret, settings.token_ttl)
@@ -158,6 +165,12 @@ def demo_links(settings: Settings) -> list[tuple[str, str]]:
         links.append(("巡课（不可见）", page_url(settings, "observer", token)))
     staff = issuer.mint("*", "observer", f"{settings.demo.name} 教务", None, None, ttl=term)
     links.append(("教务总览（所有课堂的网络状况）", f"{settings.base_url}/overview?token={staff}"))
+    if timetables is not None:
+        from . import standing
+
+        admin = f"{settings.base_url}/timetable?token={staff}"
+        links.append(("统一课表（排课、锁定、编辑）", admin))
+        links += standing.links(issuer, timetables, settings.base_url, settings.demo.id)
     return links
 
 
@@ -165,6 +178,7 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from .app import create_app
+    from .timetable_app import TIMETABLE
 
     app = create_app(settings)
 
@@ -172,7 +186,7 @@ def _serve(settings: Settings) -> int:
         print(f"\n同课 Tongke 已启动: {settings.base_url}", flush=True)
         if settings.demo is not None:
             print(f"示例教联体: {settings.demo.name}", flush=True)
-        for label, url in demo_links(settings):
+        for label, url in demo_links(settings, app[TIMETABLE]):
             print(f"  {label}:\n    {url}", flush=True)
         print("按 Ctrl+C 停止。\n", flush=True)
 

@@ -137,6 +137,32 @@ class RecordsStore:
         )
         return lesson_id
 
+    def replace_schedule(
+        self, consortium: str, after: float, lessons: list[dict[str, Any]]
+    ) -> None:
+        """The timetable changed (or a new week began): the consortium's scheduled lessons from
+        `after` on that nobody has held yet are replaced by `lessons` (schedule()'s arguments
+        as a dict), in one transaction."""
+        self.db.execute("BEGIN")
+        try:
+            stale = "SELECT id FROM lessons WHERE consortium=? AND started_at IS NULL" \
+                " AND scheduled_start >= ?"
+            self.db.execute(
+                f"DELETE FROM lesson_campuses WHERE lesson_id IN ({stale})", (consortium, after)
+            )
+            self.db.execute(f"DELETE FROM lessons WHERE id IN ({stale})", (consortium, after))
+            for lesson in lessons:
+                held = self.db.execute(  # already opened early: keep that row
+                    "SELECT 1 FROM lessons WHERE room=? AND scheduled_start=?",
+                    (lesson["room"], lesson["start"]),
+                ).fetchone()
+                if lesson["start"] >= after and held is None:
+                    self.schedule(**{**lesson, "consortium": consortium})
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     # -- what happens live --------------------------------------------------------------------
 
     def open_lesson(self, room: str, now: float, **facts: str) -> int:

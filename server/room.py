@@ -3,6 +3,7 @@ about media itself: it tells each participant's session to resync when the pictu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -239,6 +240,9 @@ class RoomRegistry:
         self._ladder = ladder
         self.rooms: dict[str, Room] = {}
         self.observers: list[RoomObserver] = []  # shared with every room
+        # Asked in turn for the title of a room the configured titles do not name (the
+        # timetable names its lessons' rooms).
+        self.namers: list[Callable[[str], str | None]] = []
 
     def get(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)
@@ -246,9 +250,16 @@ class RoomRegistry:
     def open(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
-            title = self._titles.get(room_id, room_id)
+            title = self._titles.get(room_id) or self._name(room_id)
             room = self.rooms[room_id] = Room(room_id, title, self._ladder, self.observers)
         return room
+
+    def _name(self, room_id: str) -> str:
+        for namer in self.namers:
+            title = namer(room_id)
+            if title:
+                return title
+        return room_id
 
     def discard_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.id) is room:

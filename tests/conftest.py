@@ -3,6 +3,7 @@ needing a real part (Chromium, root, redis-server) fails instead of skipping whe
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -85,8 +86,11 @@ async def server(settings: Settings) -> AsyncIterator[RunningServer]:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[RunningServer]:
-    app = create_app(settings)
+async def running(
+    settings: Settings, now: Callable[[], dt.datetime] | None = None
+) -> AsyncIterator[RunningServer]:
+    """`now`: the timetable's clock, for tests that need a lesson to be on."""
+    app = create_app(settings, now)
     runner = web.AppRunner(app, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -108,3 +108,30 @@ async def test_a_room_off_the_timetable_is_recorded_as_unscheduled(server) -> No
     )
     row = store.db.execute("SELECT * FROM lessons WHERE room='math-group'").fetchone()
     assert row["scheduled_start"] is None and row["kind"] == "meeting"
+
+
+def test_replace_schedule_keeps_held_and_past_lessons(tmp_path) -> None:
+    """The timetable re-writes the week from now on: lessons not held yet are replaced, a
+    lesson already held (or opened early) and the past stay, nothing is doubled."""
+    store = records.RecordsStore(tmp_path / "records.sqlite3")
+    t0 = 1_800_000_000.0
+    past = store.schedule("old-past", t0 - 3600, t0 - 1200, ["a"], consortium="c")
+    held = store.schedule("held", t0 + 600, t0 + 3000, ["a"], consortium="c")
+    store.open_lesson("held", t0 + 100)  # opened early: marked held
+    store.schedule("moved", t0 + 7200, t0 + 9600, ["a", "b"], consortium="c")
+    store.schedule("other-consortium", t0 + 7200, t0 + 9600, ["x"], consortium="d")
+
+    def lesson(room: str, start: float) -> dict:
+        return {"room": room, "start": start, "end": start + 2400, "campuses": ["a", "b"],
+                "title": room, "kind": "lesson"}
+
+    new = [lesson("held", t0 + 600), lesson("new", t0 + 10800), lesson("too-late", t0 - 60)]
+    for _ in range(2):  # idempotent
+        store.replace_schedule("c", t0, new)
+    rooms = [r["room"] for r in store.db.execute("SELECT room FROM lessons ORDER BY id")]
+    assert rooms == ["old-past", "held", "other-consortium", "new"]
+    ids = {r["id"] for r in store.db.execute("SELECT id FROM lessons")}
+    assert {past, held} <= ids
+    linked = {r["lesson_id"] for r in store.db.execute("SELECT lesson_id FROM lesson_campuses")}
+    assert linked == ids
+    store.close()

@@ -4,17 +4,22 @@
 import { watchHealth } from './health.js';
 import { openCameraAndMic } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
+import { standingLesson } from './standing.js';
 import { $, notify, play } from './ui.js';
 
+// A standing link (/class/<id>) waits for the timetable's lesson and joins with its token.
+const standing = await standingLesson('classroom');
 const session = startPage({
   role: 'classroom',
   liveText: '直播中',
   sessionOptions: {
+    token: standing?.token,
     // The uplink is small on purpose: rural links are thin, and the teacher sees it as a
     // thumbnail.
     sendEncodings: { camera: [{ maxBitrate: 250000, maxFramerate: 15 }] },
   },
 });
+standing?.leaveAtEnd(session);
 
 const local = { camera: null, mic: null };
 const view = {

@@ -4,12 +4,20 @@
 
 import { openCameraAndMic } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
+import { standingLesson } from './standing.js';
 import { TileGrid } from './tiles.js';
 import { $, el, notify } from './ui.js';
 import { MinutesEditor } from './meeting_minutes.js';
 import { SpeakerDetector } from './meeting_speaker.js';
 
-const session = startPage({ role: 'member', liveText: '教研进行中' });
+// A teacher's standing link (/teach/<id>) lands here while one of their meetings is on.
+const standing = await standingLesson('meeting');
+const session = startPage({
+  role: 'member',
+  liveText: '教研进行中',
+  sessionOptions: { token: standing?.token },
+});
+standing?.leaveAtEnd(session);
 const isHost = () => session.you?.role === 'teacher';
 const local = { camera: null, mic: null };
 window.tongke.local = local;

@@ -9,6 +9,8 @@ const EVERY_MS = 2000;
 
 const token = new URLSearchParams(location.search).get('token') || '';
 const banner = document.getElementById('banner');
+// The same staff token opens the timetable (统一课表).
+document.getElementById('timetable-link').href = `/timetable?token=${encodeURIComponent(token)}`;
 
 function setBanner(state, text, detail) {
   banner.dataset.state = state;

@@ -4,20 +4,25 @@
 import { watchHealth } from './health.js';
 import { cameraLayers, openCameraAndMic, openScreen } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
+import { standingLesson } from './standing.js';
 import { addRecordButton } from './replay_record_button.js';
 import { TileGrid } from './tiles.js';
 import { $, el, notify } from './ui.js';
 
 const isClass = (p) => p.role === 'classroom' || p.role === 'member';
 
+// A standing link (/teach/<id>) waits for the timetable's lesson and joins with its token.
+const standing = await standingLesson('teacher');
 const session = startPage({
   role: 'teacher',
   liveText: '直播中',
   sessionOptions: {
+    token: standing?.token,
     // Headroom for 720p without starving the classes' uplinks on the school's own link.
     sendEncodings: { camera: [{ maxBitrate: 1500000 }], screen: [{ maxBitrate: 1200000 }] },
   },
 });
+standing?.leaveAtEnd(session);
 
 // ?layers=3 sends the camera in three sizes (720p, 360p, 180p at 15 fps), so a slow classroom
 // gets a small picture without the server re-encoding; the server answers with one REMB for
