@@ -14,6 +14,7 @@ validation raises and changes nothing.
     store.revision(id) -> int                 # 1, 2, ...: bumped by every accepted edit
     store.delete_consortium(id)               # with its plan and locks
     store.put_plan(id, plan)                  # the consortium's current plan (replaces)
+    store.put_timetable(text, fmt, locks, plan)  # source, staff's locks and plan: one transaction
     store.plan(id) -> Plan | None
     store.plan_is_stale(id) -> bool           # the consortium changed after the plan was made
     store.set_lock(id, lock) -> list[Lock]    # replaces the item's lock on that day (a meeting
@@ -97,23 +98,39 @@ class Store:
     def put_consortium(self, source: str, fmt: str = "toml") -> Consortium:
         c = load_text(source, fmt)
         with self._tx() as db:
-            row = db.execute("SELECT revision FROM consortia WHERE id = ?", (c.id,)).fetchone()
-            kept = self._stored_locks(c.id)
-            given = {_key(c, lk) for lk in c.locks}
-            c.locks += [
-                lk for lk in kept
-                if (lk.item in c.courses or lk.item in c.groups) and _key(c, lk) not in given
-            ]
-            _must_hold(c)
-            db.execute(
-                "INSERT INTO consortia (id, name, fmt, source, revision, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-                " fmt = excluded.fmt, source = excluded.source, revision = excluded.revision,"
-                " updated_at = excluded.updated_at",
-                (c.id, c.name, fmt, source, (row[0] + 1) if row else 1, time.time()),
-            )
-            self._write_locks(c.id, c.locks)
+            self._put_consortium(db, c, source, fmt, self._stored_locks(c.id))
         return c
+
+    def put_timetable(
+        self, source: str, fmt: str, locks: list[Lock], plan: Plan | None
+    ) -> Consortium:
+        """A server's whole saved timetable in one transaction: the source, the locks staff
+        added (the source's own come with it) and the plan. Refused whole, like any edit."""
+        c = load_text(source, fmt)
+        with self._tx() as db:
+            self._put_consortium(db, c, source, fmt, locks)
+            if plan is not None:
+                self._put_plan(db, c.id, plan)
+        return c
+
+    def _put_consortium(
+        self, db: sqlite3.Connection, c: Consortium, source: str, fmt: str, kept: list[Lock]
+    ) -> None:
+        row = db.execute("SELECT revision FROM consortia WHERE id = ?", (c.id,)).fetchone()
+        given = {_key(c, lk) for lk in c.locks}
+        c.locks += [
+            lk for lk in kept
+            if (lk.item in c.courses or lk.item in c.groups) and _key(c, lk) not in given
+        ]
+        _must_hold(c)
+        db.execute(
+            "INSERT INTO consortia (id, name, fmt, source, revision, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+            " fmt = excluded.fmt, source = excluded.source, revision = excluded.revision,"
+            " updated_at = excluded.updated_at",
+            (c.id, c.name, fmt, source, (row[0] + 1) if row else 1, time.time()),
+        )
+        self._write_locks(c.id, c.locks)
 
     def consortium(self, consortium_id: str) -> Consortium:
         with self._mutex:
@@ -155,13 +172,16 @@ class Store:
 
     def put_plan(self, consortium_id: str, plan: Plan) -> None:
         with self._tx() as db:
-            revision = self.revision(consortium_id)
-            db.execute(
-                "INSERT OR REPLACE INTO plans (consortium, revision, data, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (consortium_id, revision, json.dumps(plan_to_dict(plan), ensure_ascii=False),
-                 time.time()),
-            )
+            self._put_plan(db, consortium_id, plan)
+
+    def _put_plan(self, db: sqlite3.Connection, consortium_id: str, plan: Plan) -> None:
+        revision = self.revision(consortium_id)
+        db.execute(
+            "INSERT OR REPLACE INTO plans (consortium, revision, data, created_at)"
+            " VALUES (?, ?, ?, ?)",
+            (consortium_id, revision, json.dumps(plan_to_dict(plan), ensure_ascii=False),
+             time.time()),
+        )
 
     def plan(self, consortium_id: str) -> Plan | None:
         with self._mutex:

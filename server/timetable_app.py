@@ -18,7 +18,7 @@ from .room import RoomRegistry
 from .standing import StandingLinks
 from .timetable import DEFAULT_SOLVE_SECONDS, JOIN_EARLY, Timetable, TimetableService
 from .timetable_api import TimetableApi
-from .timetable_store import JsonTimetableStore
+from .timetable_store import SqliteTimetableStore
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) ->
     settings = app[SETTINGS]
     conf = settings.timetable
     records = app[RECORDS]
+    store = SqliteTimetableStore(settings.data_dir / "timetable.sqlite")
     service = TimetableService(
         sources(str(conf.get("consortia", "consortia"))),
-        JsonTimetableStore(settings.data_dir / "timetable"),
+        store,
         now=now,
         solve_seconds=float(conf.get("solve_seconds", DEFAULT_SOLVE_SECONDS)),
         on_plan=lambda tt: schedule_week(records, tt, service.now()),
@@ -116,6 +117,7 @@ def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) ->
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await service.close()
+        store.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -5,21 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
 
 from scheduler.model import Lock
 from server.timetable import JOIN_EARLY, TZ, EditError, TimetableService, room_name
-from server.timetable_store import JsonTimetableStore
+from server.timetable_store import SqliteTimetableStore
 
 SAMPLE = Path(__file__).resolve().parent.parent / "config" / "consortia" / "suixian-yandi.toml"
 CID = "suixian-yandi"
 
 
 def service(tmp_path: Path, **kw) -> TimetableService:
-    return TimetableService([SAMPLE], JsonTimetableStore(tmp_path / "timetable"), **kw)
+    return TimetableService([SAMPLE], SqliteTimetableStore(DB(tmp_path)), **kw)
+
+
+def DB(tmp_path: Path) -> Path:  # noqa: N802 - a path, named like the constant it stands for
+    return tmp_path / "timetable.sqlite"
+
+
+def stored(tmp_path: Path):  # noqa: ANN201 - what the server saved, read back independently
+    saved = SqliteTimetableStore(DB(tmp_path)).load(CID)
+    assert saved is not None
+    return saved
 
 
 async def finished(job, timeout_s: float = 30.0) -> None:
@@ -53,7 +62,7 @@ async def test_bad_edit_changes_nothing_and_names_the_line(tmp_path: Path) -> No
     svc = service(tmp_path)
     tt = svc.get(CID)
     assert tt is not None
-    saved = (tmp_path / "timetable" / f"{CID}.json").read_text(encoding="utf-8")
+    saved = stored(tmp_path)
     plan_before = tt.plan
     lines = tt.source.splitlines()
     n = lines.index('teacher = "liu"')  # course g7-english's teacher
@@ -64,7 +73,7 @@ async def test_bad_edit_changes_nothing_and_names_the_line(tmp_path: Path) -> No
     assert "nobody" in err.value.message and f"第 {n + 1} 行" in err.value.message
     assert tt.source == SAMPLE.read_text(encoding="utf-8")
     assert tt.plan is plan_before
-    assert (tmp_path / "timetable" / f"{CID}.json").read_text(encoding="utf-8") == saved
+    assert stored(tmp_path) == saved
 
     with pytest.raises(EditError) as err:
         tt.edit_source(tt.source.replace('id = "suixian-yandi"', 'id = "other"', 1))
@@ -78,8 +87,7 @@ async def test_good_edit_replans_and_persists(tmp_path: Path) -> None:
     text = tt.source.replace("per_week = 2", "per_week = 1", 1)  # g7-english
     plan = tt.edit_source(text)
     assert sum(s.item == "g7-english" for s in plan.lessons) == 1
-    data = json.loads((tmp_path / "timetable" / f"{CID}.json").read_text(encoding="utf-8"))
-    assert data["source"] == text
+    assert stored(tmp_path).source == text
     again = service(tmp_path).get(CID)
     assert again is not None and again.source == text
     assert sum(s.item == "g7-english" for s in again.plan.lessons) == 1
