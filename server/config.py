@@ -45,6 +45,7 @@ class Settings:
     adaptive: bool = True
     ladder: bool = True
     recording: dict[str, Any] = field(default_factory=dict)  # [recording], see defaults.toml
+    slides: dict[str, Any] = field(default_factory=dict)  # [slides], see defaults.toml
 
     @property
     def base_url(self) -> str:
@@ -120,6 +121,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         adaptive=bool(raw.get("media", {}).get("adaptive", True)),
         ladder=bool(raw.get("media", {}).get("ladder", True)),
         recording=dict(raw.get("recording", {})),
+        slides=dict(raw.get("slides", {})),
     )
 
 

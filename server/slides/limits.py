@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 MB = 1024**2
 
@@ -22,6 +23,16 @@ class DeckLimits:
     render_memory_bytes: int = 2048 * MB  # address space of the renderer process
     convert_timeout_s: float = 120.0  # LibreOffice, per file
     concurrent_jobs: int = 1  # two cores: one deck at a time, live media keeps the other
+
+    @classmethod
+    def from_settings(cls, raw: dict[str, Any]) -> DeckLimits:
+        """The [slides] section of the configuration."""
+        limits = cls()
+        if "max_mb" in raw:
+            limits = replace(limits, max_bytes=int(float(raw["max_mb"]) * MB))
+        if "max_pages" in raw:
+            limits = replace(limits, max_pages=int(raw["max_pages"]))
+        return limits
 
 
 class DeckError(Exception):
