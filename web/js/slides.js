@@ -19,6 +19,7 @@ export class SlideView {
     this.shownSrc = '';
     this._wanted = '';
     this._prefetched = new Set(); // page URLs fetched into the cache
+    this._inflight = new Map(); // page URL -> promise of the prefetch under way
     this._prefetchRun = 0;
     this.image = el('img', { class: 'slide-image', alt: '', draggable: 'false' });
     this.canvas = el('canvas', { class: 'slide-ink' });
@@ -88,8 +89,11 @@ export class SlideView {
     this.root.classList.add('loading');
     this.caption.textContent = `正在加载第 ${page} 页…`;
     const next = new Image();
-    next.src = src;
-    next.decode().catch(() => null).then(() => {
+    // a page being prefetched right now: wait for it rather than fetch it twice
+    Promise.resolve(this._inflight.get(src)).then(() => {
+      next.src = src;
+      return next.decode();
+    }).catch(() => null).then(() => {
       if (this._wanted !== src) return; // turned again meanwhile
       if (!next.naturalWidth) {
         this.caption.textContent = `第 ${page} 页加载失败，正在重试…`;
@@ -98,6 +102,7 @@ export class SlideView {
       }
       this.image.src = src;
       this.shownSrc = src;
+      this._prefetched.add(src); // in the cache now
       this.natural = { w: next.naturalWidth, h: next.naturalHeight };
       this.root.classList.remove('loading');
       this.root.dataset.shown = String(page);
@@ -142,28 +147,33 @@ export class SlideView {
     }
   }
 
-  // Every page of the deck into the browser's cache, from the current one on, one at a time
-  // and at low priority: the live audio and video keep the link.
+  // Every page of the deck into the browser's cache, one at a time and at low priority (the
+  // live audio and video keep the link): always the next one not fetched yet at or after the
+  // page shown now, so a page turn finds its page already here.
   async _prefetchDeck() {
     const run = ++this._prefetchRun;
     const deck = this.deck;
-    for (let i = 0; i < deck.count; i += 1) {
-      if (run !== this._prefetchRun || this.deck !== deck) return;
-      // from the page shown now, onwards, then the ones before it
-      const page = ((this.page - 1 + i) % deck.count) + 1;
-      const src = this.url(page);
-      if (!src || this._prefetched.has(src)) continue;
-      try {
-        const r = await fetch(src, { priority: 'low', cache: 'force-cache' });
-        if (r.ok) {
-          await r.arrayBuffer();
-          this._prefetched.add(src);
-        }
-      } catch {
-        await new Promise((resolve) => { setTimeout(resolve, 3000); }); // link down: try later
-      }
+    while (run === this._prefetchRun && this.deck === deck) {
+      const src = this._nextToFetch();
+      if (!src) return;
+      const done = fetch(src, { priority: 'low', cache: 'force-cache' })
+        .then((r) => (r.ok ? r.arrayBuffer().then(() => true) : false))
+        .catch(() => false);
+      this._inflight.set(src, done);
+      const ok = await done;
+      this._inflight.delete(src);
+      if (ok) this._prefetched.add(src);
+      else await new Promise((resolve) => { setTimeout(resolve, 3000); }); // link down: later
       this.root.dataset.prefetched = String(this._prefetched.size);
     }
+  }
+
+  _nextToFetch() {
+    for (let i = 0; i < this.deck.count; i += 1) {
+      const src = this.url(((this.page - 1 + i) % this.deck.count) + 1);
+      if (src && !this._prefetched.has(src) && src !== this.shownSrc) return src;
+    }
+    return null;
   }
 }
 
