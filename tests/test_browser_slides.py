@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-from pathlib import Path
+import json
+import logging
 
 import numpy as np
 from PIL import Image
@@ -16,6 +17,10 @@ from tests.chromium import chromium
 from tests.test_browser_lesson import CLASS_A, CLASS_B, ROOM, TEACHER, open_page
 
 BLUE = (0x1E, 0x88, 0xE5)  # the pen's blue swatch
+
+
+def deck_requests(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "/decks/" in r.getMessage()]
 
 
 async def shows_page(page, n: int, timeout_ms: int = 15_000) -> None:
@@ -32,7 +37,8 @@ async def blue_pixels(page) -> int:
     return int(near.sum())
 
 
-async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artifacts: Path):
+async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artifacts, caplog):
+    caplog.set_level(logging.INFO, logger="aiohttp.access")  # which deck files were fetched
     async with chromium() as browser:
         teacher = await open_page(browser, server, TEACHER)
         await teacher.wait_live()
@@ -119,11 +125,21 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
         await asyncio.sleep(0.3)
         assert await blue_pixels(late.page) == 0
 
+        # The classroom has every page in its cache: reloaded, it fetches none again.
+        for cls in (early, late):  # both done prefetching: no request of theirs still to come
+            await cls.page.wait_for_function("window.tongke.slides._prefetched.size === 6")
+        before = deck_requests(caplog)
+        await early.page.reload()
+        await shows_page(early.page, 4)
+        await t.keyboard.press("ArrowRight")  # a page turn after the reload: from the cache too
+        await shows_page(early.page, 5)
+        assert deck_requests(caplog) == before, deck_requests(caplog)[len(before):]
+
         # The lesson keeps its slide events for the replay.
         path = server.settings.data_dir / "lessons" / ROOM / "slide-events.jsonl"
-        kinds = [line.split('"type": "')[1].split('"')[0] for line in path.read_text().splitlines()]
-        assert kinds[0] == "deck" and "ink" in kinds and kinds[-1] == "clear"
-        assert kinds.count("page") >= 4
+        kinds = [json.loads(line)["type"] for line in path.read_text().splitlines()]
+        assert kinds[0] == "deck" and "ink" in kinds and "clear" in kinds
+        assert kinds.count("page") >= 5
 
         for page in (teacher, early, late):
             assert not page.errors, f"{page.name}: {page.errors}"
