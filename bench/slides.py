@@ -256,24 +256,27 @@ def documents(
     procs[0].wait(timeout=seconds + 30)
     changes = json.loads(teacher_out.read_text())["changes"]
     seen = json.loads(class_out.read_text())
-    shown_s, cached = [], 0
+    shown: list[float | None] = []
+    cached = 0
     for mono, page in changes:
         hit = next((s for s in seen["shown"] if s[1] == page and s[0] >= mono), None)
-        if hit is not None:
-            shown_s.append(hit[0] - mono)
-            cached += bool(hit[2])
+        shown.append(None if hit is None else hit[0] - mono)
+        cached += bool(hit and hit[2])
+    # the deck's opening shows page 1; the page changes are the turns after it
+    turns = [s for s in shown[1:] if s is not None]
     prefix = "page_shown_s" if mode == "prefetch" else "page_shown_cold_s"
     state_bytes = [s[2] for s in seen["states"][1:]]  # the first is the empty one on join
     out: dict[str, Any] = {
-        f"{prefix}_p50": quantile(shown_s, 0.5),
-        f"{prefix}_p95": quantile(shown_s, 0.95),
-        f"{prefix}_max": round(max(shown_s), 3) if shown_s else None,
-        f"{prefix}_all": [round(s, 3) for s in shown_s],
-        f"{mode}_pages_never_shown": len(changes) - len(shown_s),
+        f"{prefix}_p50": quantile(turns, 0.5),
+        f"{prefix}_p95": quantile(turns, 0.95),
+        f"{prefix}_max": round(max(turns), 3) if turns else None,
+        f"{prefix}_all": [None if s is None else round(s, 3) for s in shown[1:]],
+        f"{mode}_deck_open_shown_s": None if shown[0] is None else round(shown[0], 3),
+        f"{mode}_pages_never_shown": sum(1 for s in shown if s is None),
         f"{mode}_bytes_fetched": sum(f[3] for f in seen["fetches"]),
     }
     if mode == "prefetch":
-        out["page_shown_from_cache_pct"] = round(100 * cached / max(1, len(shown_s)), 1)
+        out["page_shown_from_cache_pct"] = round(100 * cached / max(1, len(shown)), 1)
         out["page_change_message_bytes_mean"] = (
             round(statistics.mean(state_bytes)) if state_bytes else None
         )
@@ -284,13 +287,13 @@ def video_summary(stream: slides_video.EncodedStream, sharp: list[float | None],
                   interval: float) -> dict[str, Any]:
     # a page never sharp before the next change counts as the whole interval (a lower bound)
     bounded = [s if s is not None else interval for s in sharp]
-    per_change = len(stream.frames) and sum(len(f) for f in stream.frames) / max(1, len(sharp) + 1)
+    per_page = sum(len(f) for f in stream.frames) / (len(sharp) + 1)  # every page shown
     return {
         "sharp_s_p50": quantile(bounded, 0.5),
         "sharp_s_p95": quantile(bounded, 0.95),
         "sharp_s_all": [None if s is None else round(s, 3) for s in sharp],
         "never_sharp": sum(1 for s in sharp if s is None),
-        "bytes_per_page_mean": round(per_change),
+        "bytes_per_page_mean": round(per_page),
         "psnr_db_mean": round(statistics.mean(stream.psnr_db), 2),
         "frames": len(stream.frames),
     }
