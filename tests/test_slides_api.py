@@ -20,20 +20,35 @@ from tests.conftest import TEST_SECRET, free_port
 from tests.test_slides import pillow_pdf
 
 
-@pytest.fixture
-async def client(tmp_path: Path):
-    settings = load_settings(
+def app_settings(tmp_path: Path, **slides: float):
+    return load_settings(
         None,
         {
             "server": {"host": "127.0.0.1", "port": free_port()},
             "tokens": {"secret": TEST_SECRET},
             "data": {"dir": str(tmp_path / "var")},
             "media": {"ladder": False},
-            "slides": {"max_mb": 1, "max_pages": 8},
+            "slides": slides,
         },
     )
-    async with TestClient(TestServer(create_app(settings))) as c:
+
+
+@pytest.fixture
+async def client(tmp_path: Path):
+    """Small limits, to test refusals cheaply."""
+    app = create_app(app_settings(tmp_path, max_mb=1, max_pages=8))
+    async with TestClient(TestServer(app)) as c:
         yield c
+
+
+async def test_a_deck_larger_than_other_requests_may_be(tmp_path: Path):
+    """The application takes 1 MB per request; a deck streams past that, up to its own limit."""
+    deck = sample_deck(6)  # with a photo page: 3 MB
+    assert len(deck) > 2 * 1024**2
+    async with TestClient(TestServer(create_app(app_settings(tmp_path)))) as c:
+        r = await upload(c, deck, "photos.pdf")
+        assert r.status == 201, await r.text()
+        assert (await r.json())["count"] == 6
 
 
 def token(role: str, room: str = "math7") -> str:
