@@ -13,6 +13,7 @@ from pathlib import Path
 from .limits import DeckError
 
 NO_LIBREOFFICE = "服务器未安装 LibreOffice，请上传 PDF。"
+CONVERT_NICENESS = 10
 
 
 def find_libreoffice() -> str | None:
@@ -42,6 +43,7 @@ async def to_pdf(src: Path, work: Path, timeout_s: float) -> Path:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # its own process group: a timeout kills every child too
+        preexec_fn=lambda: os.nice(CONVERT_NICENESS),  # live lessons on this server come first
         env={**os.environ, "HOME": str(work)},
     )
     try:

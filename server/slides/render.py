@@ -12,12 +12,14 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import resource
 import sys
 from pathlib import Path
 from typing import Any
 
 THUMB_DIR = "thumb"
+RENDER_NICENESS = 10
 
 
 class RenderRefused(Exception):
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, required=True)
     parser.add_argument("--memory-bytes", type=int, default=0)
     args = parser.parse_args(argv)
+    os.nice(RENDER_NICENESS)  # live lessons on this server come first
     if args.memory_bytes:
         limit_memory(args.memory_bytes)
     try:
