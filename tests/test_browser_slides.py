@@ -19,8 +19,13 @@ from tests.test_browser_lesson import CLASS_A, CLASS_B, ROOM, TEACHER, open_page
 BLUE = (0x1E, 0x88, 0xE5)  # the pen's blue swatch
 
 
-def deck_requests(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "/decks/" in r.getMessage()]
+def deck_requests(caplog, page_url: str) -> list[str]:
+    """Page images the server sent to the page at `page_url` (its Referer in the access log)."""
+    token = page_url.split("token=")[1]
+    return [
+        m for r in caplog.records
+        if "/decks/" in (m := r.getMessage()) and "/thumb/" not in m and token in m
+    ]
 
 
 async def shows_page(page, n: int, timeout_ms: int = 15_000) -> None:
@@ -78,6 +83,7 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
 
         # The laser pointer shows on the classroom.
         frame = t.locator("#teacher-slide .slide-frame")
+        await frame.scroll_into_view_if_needed()
         box = await frame.bounding_box()
         assert box is not None
         await t.click("[data-tool=pointer]")
@@ -89,6 +95,9 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
 
         # Draw a blue zigzag with the pen.
         await t.click(".swatch[data-color='#1e88e5']")
+        await frame.scroll_into_view_if_needed()
+        box = await frame.bounding_box()
+        assert box is not None
         x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
         await t.mouse.move(x0, y0)
         await t.mouse.down()
@@ -128,12 +137,14 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
         # The classroom has every page in its cache: reloaded, it fetches none again.
         for cls in (early, late):  # both done prefetching: no request of theirs still to come
             await cls.page.wait_for_function("window.tongke.slides._prefetched.size === 6")
-        before = deck_requests(caplog)
+        before = deck_requests(caplog, early.page.url)
+        assert before, "the access log names the classroom's page requests"
         await early.page.reload()
         await shows_page(early.page, 4)
         await t.keyboard.press("ArrowRight")  # a page turn after the reload: from the cache too
         await shows_page(early.page, 5)
-        assert deck_requests(caplog) == before, deck_requests(caplog)[len(before):]
+        after = deck_requests(caplog, early.page.url)
+        assert after == before, after[len(before):]
 
         # The lesson keeps its slide events for the replay.
         path = server.settings.data_dir / "lessons" / ROOM / "slide-events.jsonl"

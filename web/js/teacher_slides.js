@@ -66,11 +66,17 @@ export function setupTeacherSlides(session, box) {
     }
   }
 
+  // Keys pressed faster than the server answers count from the page asked for last.
+  let asked = null; // {page, at}
   function turn(delta) {
     if (!view.active) return;
-    const page = Math.min(view.deck.count, Math.max(1, view.page + delta));
-    if (page !== view.page) session.slidePage(page);
+    const from = asked && performance.now() - asked.at < 2000 ? asked.page : view.page;
+    const page = Math.min(view.deck.count, Math.max(1, from + delta));
+    if (page === from) return;
+    asked = { page, at: performance.now() };
+    session.slidePage(page);
   }
+  session.on('slides', (state) => { if (!asked || state.page === asked.page) asked = null; });
 
   function setTool(tool) {
     pen.tool = tool;
