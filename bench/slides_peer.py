@@ -104,7 +104,13 @@ class Classroom:
         data = self.cache.get(page)
         if data is None:
             assert self._page_http is not None
-            data = await self._fetch(self._page_http, page, "show")
+            future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+            self.inflight[page] = future  # the prefetcher leaves it alone
+            try:
+                data = await self._fetch(self._page_http, page, "show")
+            finally:
+                future.set_result(data if isinstance(data, bytes) else None)
+                self.inflight.pop(page, None)
         if data is None:
             return
         Image.open(io.BytesIO(data)).load()  # decoded: what the display needs

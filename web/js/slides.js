@@ -171,7 +171,7 @@ export class SlideView {
   _nextToFetch() {
     for (let i = 0; i < this.deck.count; i += 1) {
       const src = this.url(((this.page - 1 + i) % this.deck.count) + 1);
-      if (src && !this._prefetched.has(src) && src !== this.shownSrc) return src;
+      if (src && !this._prefetched.has(src) && src !== this._wanted) return src; // not the one loading
     }
     return null;
   }
