@@ -21,6 +21,10 @@ from .config import Settings
 from .protocol import MAX_MESSAGE_BYTES, ProtocolError, error, parse
 from .room import RoomRegistry
 from .session import Session
+from .slides.api import DeckApi
+from .slides.board import Boards
+from .slides.limits import DeckLimits
+from .slides.store import DeckStore
 from .tokens import TokenError, TokenIssuer
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ STATS = web.AppKey("stats", ForwardStats)
 SESSIONS = web.AppKey("sessions", set)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", CollectorRegistry)
+DECKS = web.AppKey("decks", DeckStore)
 
 
 def create_app(
@@ -48,7 +53,10 @@ def create_app(
     if settings.demo is not None:
         titles = {lesson.room: lesson.title for lesson in settings.demo.lessons}
     app[SETTINGS] = settings
-    app[ROOMS] = RoomRegistry(titles, ladder=settings.ladder)
+    limits = DeckLimits.from_settings(settings.slides)
+    app[DECKS] = decks = DeckStore(settings.data_dir / "decks", limits)
+    boards = Boards(decks, settings.data_dir / "lessons")  # where recordings find slide events
+    app[ROOMS] = RoomRegistry(titles, ladder=settings.ladder, boards=boards)
     app[ISSUER] = TokenIssuer(settings.secret, settings.token_ttl)
     app[STATS] = ForwardStats()
     app[SESSIONS] = set()
@@ -63,9 +71,20 @@ def create_app(
         app.router.add_get(f"/{page}", _page(page))
     recording_app.setup(app)  # recording, records, reports, replay
     timetable_app.setup(app, now)  # after the records: it schedules their lessons
+    app.router.add_routes(DeckApi(decks, app[ISSUER]).routes())
     app.router.add_static("/static/", WEB_DIR, append_version=False)
+    app.on_startup.append(_clean_decks)
     app.on_shutdown.append(_close_sessions)
+    app.on_shutdown.append(_close_decks)
     return app
+
+
+async def _clean_decks(app: web.Application) -> None:
+    app[DECKS].clean_temporary()  # what a killed server left mid-upload
+
+
+async def _close_decks(app: web.Application) -> None:
+    await app[DECKS].close()  # renders under way are killed
 
 
 def _page(name: str):

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.record import add_parser as add_record_parser
 
     add_record_parser(bench_sub)
+    from bench.slides import add_parser as add_slides_parser
+
+    add_slides_parser(bench_sub)
 
     from scheduler.cli import add_parser as add_timetable_parser
 
@@ -106,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.record import run_record_cli
 
         return run_record_cli(args)
+    if args.command == "bench" and args.bench == "slides":
+        from bench.slides import run_slides_cli
+
+        return run_slides_cli(args)
     if args.command == "bench" and args.bench == "schedule":
         from bench.schedule import run_schedule_cli
 

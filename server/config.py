@@ -46,6 +46,7 @@ class Settings:
     ladder: bool = True
     recording: dict[str, Any] = field(default_factory=dict)  # [recording], see defaults.toml
     timetable: dict[str, Any] = field(default_factory=dict)  # [timetable], see defaults.toml
+    slides: dict[str, Any] = field(default_factory=dict)  # [slides], see defaults.toml
 
     @property
     def base_url(self) -> str:
@@ -122,6 +123,7 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         ladder=bool(raw.get("media", {}).get("ladder", True)),
         recording=dict(raw.get("recording", {})),
         timetable=dict(raw.get("timetable", {})),
+        slides=dict(raw.get("slides", {})),
     )
 
 

@@ -39,6 +39,12 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "keyframe": {"mid": str},
     "ping": {},
     "leave": {},
+    # slides (the teacher's; values checked by server/slides/board.py)
+    "slide_deck": {"deck": (str, type(None))},  # optional "page"; null closes the deck
+    "slide_page": {"page": int},
+    "slide_pointer": {"x": (int, float, type(None)), "y": (int, float, type(None))},
+    "slide_ink": {"points": list, "color": str, "width": (int, float)},
+    "slide_clear": {},
 }
 
 

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 ROLES = ("teacher", "classroom", "observer", "member")
 SOURCES = ("camera", "mic", "screen")
+# The deck, its page, the pointer and ink: the teacher's alone.
+SLIDE_MESSAGES = frozenset(
+    {"slide_deck", "slide_page", "slide_pointer", "slide_ink", "slide_clear"}
+)
 
 
 @dataclass(frozen=True)
@@ -16,11 +20,15 @@ class Grant:
 
 
 GRANTS: dict[str, Grant] = {
-    "teacher": Grant(frozenset(SOURCES), True, frozenset({"call_on", "mute"})),
+    "teacher": Grant(frozenset(SOURCES), True, frozenset({"call_on", "mute"}) | SLIDE_MESSAGES),
     "classroom": Grant(frozenset({"camera", "mic"}), True, frozenset({"hand"})),
     "observer": Grant(frozenset(), False, frozenset()),
     "member": Grant(frozenset(SOURCES), True, frozenset({"hand"})),
 }
+
+
+# Messages some roles may send and others not (the rest every participant may send).
+CONTROL_MESSAGES = frozenset().union(*(g.messages for g in GRANTS.values()))
 
 
 def may_see(

@@ -11,6 +11,7 @@ from media.publication import Publication
 from media.source import Source
 
 from .roles import GRANTS, may_see
+from .slides.board import Boards, SlideBoard
 from .tokens import Identity
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Room:
         title: str,
         ladder: bool = True,
         observers: list[RoomObserver] | None = None,
+        boards: Boards | None = None,
     ) -> None:
         self.id = room_id
         self.observers = observers if observers is not None else []
@@ -71,6 +73,10 @@ class Room:
         self.called_on: str | None = None
         self.hands: list[str] = []
         self.muted: set[str] = set()
+        self.slides: SlideBoard = (boards or Boards(None, None))(room_id, self.broadcast)
+
+    def close(self) -> None:
+        self.slides.close()
 
     # -- membership -------------------------------------------------------------------------
 
@@ -235,9 +241,15 @@ class Room:
 class RoomRegistry:
     """The rooms of this node, created on demand and dropped when the last one leaves."""
 
-    def __init__(self, titles: dict[str, str] | None = None, ladder: bool = True) -> None:
+    def __init__(
+        self,
+        titles: dict[str, str] | None = None,
+        ladder: bool = True,
+        boards: Boards | None = None,
+    ) -> None:
         self._titles = titles or {}
         self._ladder = ladder
+        self._boards = boards  # each room's slides: the deck store and the lessons' records
         self.rooms: dict[str, Room] = {}
         self.observers: list[RoomObserver] = []  # shared with every room
         # Asked in turn for the title of a room the configured titles do not name (the
@@ -251,7 +263,9 @@ class RoomRegistry:
         room = self.rooms.get(room_id)
         if room is None:
             title = self._titles.get(room_id) or self._name(room_id)
-            room = self.rooms[room_id] = Room(room_id, title, self._ladder, self.observers)
+            room = self.rooms[room_id] = Room(
+                room_id, title, self._ladder, self.observers, self._boards
+            )
         return room
 
     def _name(self, room_id: str) -> str:
@@ -264,6 +278,7 @@ class RoomRegistry:
     def discard_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.id) is room:
             del self.rooms[room.id]
+            room.close()
             for observer in self.observers:
                 observer.room_closed(room)
 

@@ -30,7 +30,7 @@ from media.subscriber_link import SubscriberLink
 
 from . import meeting
 from .protocol import VERSION, ProtocolError, error, split_track
-from .roles import GRANTS
+from .roles import CONTROL_MESSAGES, GRANTS, SLIDE_MESSAGES
 from .room import Participant, Room, RoomRegistry
 from .tokens import Identity
 
@@ -159,9 +159,11 @@ class Session:
         if self.room is None:
             raise ProtocolError("wrong_order", "请先加入课堂。", f"{kind} before join")
         grant = GRANTS[self.identity.role]
-        if kind in ("call_on", "mute", "hand") and kind not in grant.messages:
+        if kind in CONTROL_MESSAGES and kind not in grant.messages:
             raise ProtocolError("not_allowed", "当前身份无此权限。", f"role may not {kind}")
-        if kind == "publish":
+        if kind in SLIDE_MESSAGES:
+            self.room.slides.apply(kind, message, self.identity.id)
+        elif kind == "publish":
             await self._publish(message)
         elif kind == "subscribe_answer":
             await self._on_subscribe_answer(message["sdp"])
@@ -213,6 +215,7 @@ class Session:
                 "state": room.state(),
             }
         )
+        await self._send(room.slides.state_message())  # the page as it is now, with its ink
         self.subscribe_pc = pc = self._new_pc()
         # The data channel gives the first offer something to negotiate before any track
         # exists, carries lesson events later, and its transport is the one BUNDLE keeps.

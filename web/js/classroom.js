@@ -5,6 +5,7 @@ import { watchHealth } from './health.js';
 import { openCameraAndMic } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
 import { standingLesson } from './standing.js';
+import { SlideView, followSlides } from './slides.js';
 import { $, notify, play } from './ui.js';
 
 // A standing link (/class/<id>) waits for the timetable's lesson and joins with its token.
@@ -33,6 +34,11 @@ const view = {
 window.tongke.local = local;
 window.tongke.view = view;
 
+// The teacher's deck: pages as sharp images fetched once, ink and pointer drawn over them.
+const slides = new SlideView($('#slide-stage'), { onChange: () => layout() });
+followSlides(session, slides);
+window.tongke.slides = slides;
+
 // -- the stage -----------------------------------------------------------------------------
 
 remoteElements(session, {
@@ -56,15 +62,22 @@ remoteElements(session, {
   },
 });
 
-// Slides take the stage when shared, the teacher's face moves to the corner.
+// A shared screen takes the stage, else the teacher's deck (the page beside the teacher's
+// face); the teacher's face moves to the corner.
 function layout() {
   const main = $('#main-view');
   const pip = $('#pip');
-  const [big, small] = view.screen ? [view.screen, view.teacherCamera] : [view.teacherCamera, null];
+  const deck = !view.screen && slides.active;
+  let [big, small] = [view.teacherCamera, null];
+  if (view.screen) [big, small] = [view.screen, view.teacherCamera];
+  else if (deck) [big, small] = [null, view.teacherCamera];
   moveInto(main, big?.video);
   moveInto(pip, small?.video);
   pip.hidden = !small;
-  $('#main-placeholder').hidden = !!big;
+  $('#main-placeholder').hidden = !!big || deck;
+  $('#slide-stage').hidden = !deck;
+  $('#stage').classList.toggle('with-slides', deck);
+  if (deck) slides.fit();
   const called = $('#called-on');
   moveInto(called.querySelector('.slot'), view.calledOn?.video);
   called.hidden = !view.calledOn;

@@ -2,6 +2,7 @@
 // else sees it. Only the teacher is heard by default; each class can be listened to.
 
 import { remoteElements, startPage } from './page.js';
+import { SlideView, followSlides } from './slides.js';
 import { TileGrid } from './tiles.js';
 import { $, el, play } from './ui.js';
 
@@ -66,5 +67,13 @@ function renderState() {
   }
 }
 session.on('roomstate', renderState);
+
+// The teacher's deck, as the classrooms see it.
+const slides = new SlideView($('#observer-slides'), {
+  prefetch: false,
+  onChange: (view) => { $('#observer-slides').hidden = !view.active; },
+});
+followSlides(session, slides);
+window.tongke.slides = slides;
 
 session.start();

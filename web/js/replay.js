@@ -129,7 +129,7 @@ async function showPlayer(id) {
     if (src && img.getAttribute('src') !== src) img.src = src;
     const caption = $('#slide-caption');
     caption.hidden = !s.page;
-    const total = s.deck?.pages?.length || s.deck?.page_count;
+    const total = s.deck?.pages?.length || s.deck?.count || s.deck?.page_count;
     caption.textContent = s.page ? `第 ${s.page} 页${total ? ` / 共 ${total} 页` : ''}` : '';
     drawInk($('#ink'), s.ink);
   };

@@ -1,15 +1,17 @@
 // Which slide page and ink a recording shows at a given moment. Slide events are the lesson's
 // JSON lines ({t: unix seconds, type: deck | page | pointer | ink | clear, ...}); video time v
 // is unix time media_start + v. The state at a moment is the last deck, its last page, and the
-// ink drawn on that page since (a page turn or "clear" wipes it).
+// ink drawn on that page since (a page turn or "clear" wipes it). A deck event with `deck: null`
+// closes the deck.
 
 export function slideStateAt(events, unix) {
   const state = { deck: null, page: null, ink: [], pointer: null };
   for (const e of events) {
     if (e.t > unix) break;
     if (e.type === 'deck') {
-      state.deck = e;
-      state.page = Number.isInteger(e.page) ? e.page : 1;
+      const closed = e.deck === null; // the teacher closed the deck: the camera again
+      state.deck = closed ? null : e;
+      state.page = closed ? null : (Number.isInteger(e.page) ? e.page : 1);
       state.ink = [];
     } else if (e.type === 'page') {
       state.page = e.page;

@@ -13,6 +13,9 @@
 //   muted         {muted}                           the teacher asked this class to mute
 //   error         {code, message, detail}           message is Chinese, for the people
 //   link          {quality, estimate_kbps, loss_pct, rtt_ms, layers, ...}   every 2 s
+//   slides        {deck, page, ink, pointer}        the room's slide, on join and each change
+//   slideink      {page, by, stroke}                one more stroke (piece) on the page
+//   slidepointer  {page, by, x, y}                  the laser pointer (x null: hidden)
 //   ended         {reason, message}
 
 import { iceGathered, newPeerConnection, watchConnection } from './peer.js';
@@ -85,6 +88,7 @@ export class Session extends EventTarget {
     this.local = {}; // source -> MediaStreamTrack we publish
     this.lastError = null;
     this.link = null; // the server's latest view of our downlink (`link` message)
+    this.slides = { deck: null, page: 0, ink: [], pointer: null }; // the room's slide
     this.reconnects = 0; // attempts after the first, for tests and the banner
     this._gen = 0; // attempt number: callbacks of an abandoned attempt do nothing
     this._failures = 0;
@@ -146,6 +150,12 @@ export class Session extends EventTarget {
   mute(participantId, muted) { return this.send('mute', { participant: participantId, muted }); }
   hand(raised) { return this.send('hand', { raised }); }
   keyframe(mid) { return this.send('keyframe', { mid }); }
+  // Slides (the teacher's): a deck id from POST /api/decks, or null to close it.
+  slideDeck(deck, page = 1) { return this.send('slide_deck', { deck, page }); }
+  slidePage(page) { return this.send('slide_page', { page }); }
+  slidePointer(x, y) { return this.send('slide_pointer', { x, y }); }
+  slideInk(points, color, width) { return this.send('slide_ink', { points, color, width }); }
+  slideClear() { return this.send('slide_clear'); }
 
   leave() {
     this.send('leave');
@@ -331,6 +341,17 @@ export class Session extends EventTarget {
         break;
       case 'error':
         this._onError(gen, m);
+        break;
+      case 'slides_state':
+        this.slides = { deck: m.deck, page: m.page, ink: m.ink || [], pointer: m.pointer };
+        this._emit('slides', this.slides);
+        break;
+      case 'slide_ink':
+        if (m.page === this.slides.page) this.slides.ink.push(m.stroke);
+        this._emit('slideink', m);
+        break;
+      case 'slide_pointer':
+        this._emit('slidepointer', m);
         break;
       case 'link':
         this.link = { ...m, at: Date.now() };

@@ -6,6 +6,7 @@ import { cameraLayers, openCameraAndMic, openScreen } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
 import { standingLesson } from './standing.js';
 import { addRecordButton } from './replay_record_button.js';
+import { setupTeacherSlides } from './teacher_slides.js';
 import { TileGrid } from './tiles.js';
 import { $, el, notify } from './ui.js';
 
@@ -34,6 +35,9 @@ const LAYER_COUNT = Number(new URLSearchParams(window.location.search).get('laye
 const local = { camera: null, mic: null, screen: null, layers: {} };
 window.tongke.local = local;
 addRecordButton($('.teacher-controls'));
+// Slides as documents: sharp pages, a few bytes per page turn. Screen sharing stays for
+// what is not a deck (a web page, a video).
+window.tongke.slides = setupTeacherSlides(session, $('#slides-box'));
 
 // -- the classes ---------------------------------------------------------------------------
 
