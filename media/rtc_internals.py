@@ -47,6 +47,7 @@ from .frames import EncodedFrame, starts_frame
 
 AIORTC_VERSION = "1.16.0"
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_REMOTE_STREAMS_ATTR = "_RTCRtpReceiver__remote_streams"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _DECODER_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
 _PACKET_COUNT_ATTR = "_RTCRtpSender__packet_count"
@@ -337,6 +338,14 @@ def rebundle(pc: RTCPeerConnection) -> None:
         if transceiver.mid is not None and transceiver.sender.transport is not primary:
             transceiver.sender.setTransport(primary)
             transceiver.receiver.setTransport(primary)
+
+
+def packets_received(receiver: RTCRtpReceiver) -> int:
+    """RTP packets a receiver got so far, on all its SSRCs (RTX included). Not getStats():
+    aiortc files every SSRC of a receiver under one stats id, so once a retransmission came,
+    the RTX stream's count hid the media stream's (a watchdog then saw a silent track)."""
+    streams = getattr(receiver, _REMOTE_STREAMS_ATTR)
+    return sum(stream.packets_received for stream in streams.values())
 
 
 def sent_counts(sender: RTCRtpSender) -> tuple[int, int]:

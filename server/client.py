@@ -359,7 +359,7 @@ class Participant:
             for mid, remote in list(self._by_mid.items()):
                 if remote.kind != "video":
                     continue
-                packets = await _packets_received(remote.receiver)
+                packets = rtc_internals.packets_received(remote.receiver)
                 bound, seen, since = progress.get(mid, (None, -1, now))
                 if bound is not remote or packets != seen:
                     progress[mid] = (remote, packets, now)
@@ -457,11 +457,6 @@ async def _settled(pc: RTCPeerConnection, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while pc.connectionState in ("new", "connecting") and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
-
-
-async def _packets_received(receiver: RTCRtpReceiver) -> int:
-    report = await receiver.getStats()
-    return sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp")
 
 
 # -- the CLI's two commands ------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import aioice.ice
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket, wrap_rtx
 
 from media import rtc_internals
 
@@ -119,4 +121,33 @@ async def test_one_remb_per_connection_sums_the_streams_estimates():
     await receivers[2]._send_rtcp(packet(130_000, 13))
     bps, ssrcs = unpack_remb_fci([p for p in out if isinstance(p, RtcpPsfbPacket)][-1].fci)
     assert bps == 1_880_000 and ssrcs == [11, 12, 13]
+    await pc.close()
+
+
+async def test_packets_received_counts_every_stream_of_a_receiver():
+    """A keyframe watchdog watches this count. aiortc's getStats() files a receiver's SSRCs
+    under one id, so once a retransmission (RTX) came, it showed the RTX stream's count: with
+    loss protection paused the media looked silent and a keyframe was asked for every second."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    rtc_internals.ReceiverHook(receiver, "video", lambda f: None, lambda: None)
+    receiver._RTCRtpReceiver__codecs = {
+        96: RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+        97: RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}
+        ),
+    }
+    receiver._RTCRtpReceiver__rtx_ssrc = {2: 1}
+
+    def media(seq: int) -> RtpPacket:
+        return RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=1,
+                         payload=b"\x10\x00\x00\x00")
+
+    await receiver._handle_rtp_packet(media(1), 0)
+    await receiver._handle_rtp_packet(wrap_rtx(media(1), 97, 1, 2), 0)  # a copy
+    before = rtc_internals.packets_received(receiver)
+    for seq in range(2, 6):  # media only from now on
+        await receiver._handle_rtp_packet(media(seq), 0)
+    assert before == 2
+    assert rtc_internals.packets_received(receiver) == 6
     await pc.close()
