@@ -36,6 +36,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "call_on": {"participant": (str, type(None))},
     "hand": {"raised": bool},
     "mute": {"participant": str, "muted": bool},
+    "host": {"participant": str},  # hand the host role over
     "keyframe": {"mid": str},
     "ping": {},
     "leave": {},

@@ -10,6 +10,10 @@ SOURCES = ("camera", "mic", "screen")
 SLIDE_MESSAGES = frozenset(
     {"slide_deck", "slide_page", "slide_pointer", "slide_ink", "slide_clear"}
 )
+# The room's host alone gives the floor, mutes and hands the role over: a lesson's teacher;
+# in a research meeting the host school's teacher, or whoever the host handed over to.
+HOST_MESSAGES = frozenset({"call_on", "mute", "host"})
+HOST_ROLES = ("teacher", "member")  # who may host (classrooms and observers never)
 
 
 @dataclass(frozen=True)
@@ -20,15 +24,26 @@ class Grant:
 
 
 GRANTS: dict[str, Grant] = {
-    "teacher": Grant(frozenset(SOURCES), True, frozenset({"call_on", "mute"}) | SLIDE_MESSAGES),
+    # A teacher who handed a meeting over raises a hand like any member.
+    "teacher": Grant(frozenset(SOURCES), True, HOST_MESSAGES | {"hand"} | SLIDE_MESSAGES),
     "classroom": Grant(frozenset({"camera", "mic"}), True, frozenset({"hand"})),
     "observer": Grant(frozenset(), False, frozenset()),
-    "member": Grant(frozenset(SOURCES), True, frozenset({"hand"})),
+    "member": Grant(frozenset(SOURCES), True, HOST_MESSAGES | {"hand"}),
 }
 
 
 # Messages some roles may send and others not (the rest every participant may send).
 CONTROL_MESSAGES = frozenset().union(*(g.messages for g in GRANTS.values()))
+
+
+def next_host(candidates: list[tuple[str, str]]) -> str | None:
+    """Who hosts when the host left: of the (id, role) still present, in the order they joined,
+    the first teacher (the host school's), else the member present longest."""
+    eligible = [(pid, role) for pid, role in candidates if role in HOST_ROLES]
+    teachers = [pid for pid, role in eligible if role == "teacher"]
+    if teachers:
+        return teachers[0]
+    return eligible[0][0] if eligible else None
 
 
 def may_see(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from media.publication import Publication
 from media.source import Source
 
-from .roles import GRANTS, may_see
+from .roles import GRANTS, HOST_ROLES, may_see, next_host
 from .slides.board import Boards, SlideBoard
 from .tokens import Identity
 
@@ -73,6 +73,8 @@ class Room:
         self.called_on: str | None = None
         self.hands: list[str] = []
         self.muted: set[str] = set()
+        self.host: str | None = None  # who gives the floor, mutes and may hand over
+        self._host_handed = False  # the host got the role from a person, not by arriving
         self.slides: SlideBoard = (boards or Boards(None, None))(room_id, self.broadcast)
 
     def close(self) -> None:
@@ -95,8 +97,23 @@ class Room:
                 {"type": "participant_joined", "participant": participant.describe()},
                 exclude=participant,
             )
+        if self._takes_host(participant):
+            self.host, self._host_handed = participant.id, False
+            self.broadcast_state(exclude=participant)  # the joiner reads it in `joined`
         self.resync_all()
         return old
+
+    def _takes_host(self, participant: Participant) -> bool:
+        """Nobody hosts: the first teacher or member to arrive does. The host school's teacher
+        arriving takes over from a member who got the role only by being early or staying,
+        never from one it was handed to."""
+        role = participant.identity.role
+        if role not in HOST_ROLES or self.host == participant.id:
+            return False
+        current = self.participants.get(self.host) if self.host else None
+        if current is None:
+            return True
+        return role == "teacher" and current.identity.role != "teacher" and not self._host_handed
 
     def leave(self, participant: Participant) -> None:
         if self.participants.get(participant.id) is not participant:
@@ -112,6 +129,9 @@ class Room:
         if participant.id in self.hands:
             self.hands.remove(participant.id)
             changed = True
+        if self.host == participant.id:  # the host left: hand over by the rule in roles.py
+            present = [(p.id, p.identity.role) for p in self.participants.values()]
+            self.host, self._host_handed, changed = next_host(present), False, True
         if participant.visible:
             self.broadcast({"type": "participant_left", "participant": participant.describe()})
         if changed:
@@ -194,7 +214,19 @@ class Room:
     # -- lesson control ---------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {"called_on": self.called_on, "hands": list(self.hands), "muted": sorted(self.muted)}
+        return {
+            "called_on": self.called_on,
+            "hands": list(self.hands),
+            "muted": sorted(self.muted),
+            "host": self.host,
+        }
+
+    def hand_over(self, participant_id: str) -> None:
+        """The host gives the role to another participant (checked by the session)."""
+        self.host, self._host_handed = participant_id, True
+        if participant_id in self.hands:
+            self.hands.remove(participant_id)
+        self.broadcast_state()
 
     def set_called_on(self, participant_id: str | None) -> None:
         self.called_on = participant_id
@@ -218,8 +250,8 @@ class Room:
         self.broadcast_state()
         self.resync_all()
 
-    def broadcast_state(self) -> None:
-        self.broadcast({"type": "state", "state": self.state()})
+    def broadcast_state(self, exclude: Participant | None = None) -> None:
+        self.broadcast({"type": "state", "state": self.state()}, exclude)
 
     def broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:
         for participant in self.participants.values():

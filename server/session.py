@@ -30,7 +30,7 @@ from media.subscriber_link import SubscriberLink
 
 from . import meeting
 from .protocol import VERSION, ProtocolError, error, split_track
-from .roles import CONTROL_MESSAGES, GRANTS, SLIDE_MESSAGES
+from .roles import CONTROL_MESSAGES, GRANTS, HOST_MESSAGES, HOST_ROLES, SLIDE_MESSAGES
 from .room import Participant, Room, RoomRegistry
 from .tokens import Identity
 
@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NEGOTIATION_TIMEOUT = 20.0  # a subscriber that never answers an offer is gone
+# What a participant who may host, but does not now, is told (Chinese, then English detail).
+NOT_HOST = {
+    "call_on": "只有主持人可以请人发言。",
+    "mute": "只有主持人可以静音他人。",
+    "host": "只有主持人可以移交主持人。",
+}
 
 
 @dataclass(eq=False)
@@ -161,6 +167,10 @@ class Session:
         grant = GRANTS[self.identity.role]
         if kind in CONTROL_MESSAGES and kind not in grant.messages:
             raise ProtocolError("not_allowed", "当前身份无此权限。", f"role may not {kind}")
+        if kind in HOST_MESSAGES and self.room.host != self.identity.id:
+            raise ProtocolError(
+                "not_host", NOT_HOST[kind], f"{kind}: only the host ({self.room.host}) may"
+            )
         if kind in SLIDE_MESSAGES:
             self.room.slides.apply(kind, message, self.identity.id)
         elif kind == "publish":
@@ -169,13 +179,17 @@ class Session:
             await self._on_subscribe_answer(message["sdp"])
         elif kind == "call_on":
             target = message["participant"]
-            if target is not None and not self._is_class(target):
-                raise ProtocolError("bad_message", "找不到该班级。", f"no classroom {target}")
+            if target is not None and not self._is_other(target):
+                raise ProtocolError(
+                    "bad_message", "找不到该班级或老师。", f"no participant {target}"
+                )
             self.room.set_called_on(target)
         elif kind == "mute":
-            if not self._is_class(message["participant"]):
-                raise ProtocolError("bad_message", "找不到该班级。", "no such participant")
+            if not self._is_other(message["participant"]):
+                raise ProtocolError("bad_message", "找不到该班级或老师。", "no such participant")
             self.room.set_muted(message["participant"], message["muted"])
+        elif kind == "host":
+            self._hand_over(message["participant"])
         elif kind == "hand":
             self.room.set_hand(self.identity.id, message["raised"])
         elif kind == "keyframe":
@@ -185,10 +199,24 @@ class Session:
         elif kind == "leave":
             self._closed = True
 
-    def _is_class(self, participant_id: str) -> bool:
+    def _is_other(self, participant_id: str) -> bool:
+        """Another visible participant: a class, a meeting member, a teacher (not oneself)."""
         assert self.room is not None
         target = self.room.participants.get(participant_id)
-        return target is not None and target.identity.role in ("classroom", "member")
+        return target is not None and target.visible and participant_id != self.identity.id
+
+    def _hand_over(self, participant_id: str) -> None:
+        assert self.room is not None
+        target = self.room.participants.get(participant_id)
+        if participant_id == self.identity.id:
+            raise ProtocolError("bad_message", "您已经是主持人。", "hand over to oneself")
+        if target is None or target.identity.role not in HOST_ROLES:
+            raise ProtocolError(
+                "bad_message",
+                "只能把主持人移交给在场的老师。",
+                f"{participant_id} is not a teacher or member present",
+            )
+        self.room.hand_over(participant_id)
 
     async def _join(self) -> None:
         if self.room is not None:

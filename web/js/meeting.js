@@ -1,6 +1,7 @@
 // 集体教研: a research meeting of up to 16 teachers. Everyone publishes camera and mic; the
-// active speaker (from the received audio levels) is shown large; the host (a teacher token for
-// the room) mutes, gives the floor to the next raised hand; everyone edits the minutes (纪要).
+// active speaker (from the received audio levels) is shown large; the host (the host school's
+// teacher, or whoever the host handed over to: roomState.host) mutes, gives the floor to the next
+// raised hand and may hand the role over (设为主持人); everyone edits the minutes (纪要).
 
 import { openCameraAndMic } from './media.js';
 import { localPreview, remoteElements, startPage } from './page.js';
@@ -18,7 +19,7 @@ const session = startPage({
   sessionOptions: { token: standing?.token },
 });
 standing?.leaveAtEnd(session);
-const isHost = () => session.you?.role === 'teacher';
+const isHost = () => session.you != null && session.roomState.host === session.you.id;
 const local = { camera: null, mic: null };
 window.tongke.local = local;
 
@@ -26,15 +27,17 @@ window.tongke.local = local;
 
 const grid = new TileGrid($('#others'), {
   placeholder: '等待画面…',
+  // Every other member's tile gets the host's buttons, shown only while this page hosts
+  // (renderState): the host role can move to this page at any time.
   decorate(tile, participant) {
-    if (!isHost() || participant.id === session.you?.id) return;
+    if (participant.id === session.you?.id) return;
     tile.querySelector('.tile-actions').append(
       el('button', {
-        class: 'btn', 'data-action': 'mute', text: '静音',
+        class: 'btn host-only', 'data-action': 'mute', text: '静音', hidden: true,
         onclick: () => session.mute(participant.id, !session.roomState.muted.includes(participant.id)),
       }),
       el('button', {
-        class: 'btn', 'data-action': 'call_on', text: '请发言',
+        class: 'btn host-only', 'data-action': 'call_on', text: '请发言', hidden: true,
         onclick: () => session.callOn(session.roomState.called_on === participant.id ? null : participant.id),
       }),
     );
@@ -70,17 +73,40 @@ function render() {
   renderState();
 }
 
+const nameOf = (id) => (id === session.you?.id ? `${session.you.name}（我）` : session.participants.get(id)?.name || id);
+
+// The member list: everyone present, who hosts, and for the host 设为主持人 beside the others.
+function renderMembers() {
+  const { host } = session.roomState;
+  const hosting = isHost();
+  const people = [session.you, ...session.participants.values()]
+    .filter((p) => p && p.role !== 'observer' && p.role !== 'classroom');
+  $('#members').replaceChildren(...people.map((p) => el('li', { dataset: { participant: p.id } },
+    el('span', { class: 'member-name', text: nameOf(p.id) }),
+    p.id === host ? el('span', { class: 'badge badge-host', text: '主持人' }) : null,
+    hosting && p.id !== host ? el('button', {
+      class: 'btn', 'data-action': 'host', text: '设为主持人',
+      onclick: () => session.handOver(p.id),
+    }) : null)));
+  $('#host-line').textContent = host ? `主持人：${nameOf(host)}` : '暂无主持人';
+}
+
 function renderState() {
-  const { called_on: calledOn, hands, muted } = session.roomState;
+  const { called_on: calledOn, hands, muted, host } = session.roomState;
+  const hosting = isHost();
+  document.body.dataset.host = host || '';
   for (const [id, tile] of grid.tiles) {
     const badges = [];
+    if (host === id) badges.push(['badge-host', '主持人']);
     if (calledOn === id) badges.push(['badge-speaking', '主持人请发言']);
     if (hands.includes(id)) badges.push(['badge-hand', `举手 ${hands.indexOf(id) + 1}`]);
     if (muted.includes(id)) badges.push(['badge-muted', '已静音']);
     grid.badges(id, badges);
     const mute = tile.querySelector('[data-action=mute]');
     if (mute) mute.textContent = muted.includes(id) ? '取消静音' : '静音';
+    for (const button of tile.querySelectorAll('.host-only')) button.hidden = !hosting;
   }
+  renderMembers();
   const queue = $('#queue');
   queue.replaceChildren(...hands.map((id) => el('li', { dataset: { participant: id },
     text: session.participants.get(id)?.name || id })));
@@ -89,6 +115,8 @@ function renderState() {
   const raised = hands.includes(me);
   $('#hand').textContent = raised ? '放下手' : '举手发言';
   $('#hand').dataset.raised = raised ? 'yes' : 'no';
+  $('#hand').hidden = hosting;
+  $('#next-speaker').hidden = !hosting;
   $('#next-speaker').disabled = hands.length === 0;
   if (calledOn) setFocus(calledOn); // the host gave the floor: show that person large
 }
@@ -104,9 +132,13 @@ function showSelf() {
     localPreview(local.camera, 'camera', session));
 }
 
+let wasHost = false;
+session.on('roomstate', () => {
+  if (isHost() && !wasHost && session.you) notify('您现在是主持人：可以静音、请人发言和移交主持人。');
+  wasHost = isHost();
+});
+
 session.on('joined', () => {
-  $('#hand').hidden = isHost();
-  $('#next-speaker').hidden = !isHost();
   showSelf();
   minutes.start();
   render();

@@ -7,10 +7,10 @@
 //   state         {state: connecting|live|reconnecting|ended, message}
 //   joined        {you, room}
 //   participants  {participants: [participant]}   visible participants except ourselves
-//   roomstate     {called_on, hands, muted}
+//   roomstate     {called_on, hands, muted, host}
 //   track         RemoteTrack                       a remote track now carries a source
 //   trackremoved  RemoteTrack
-//   muted         {muted}                           the teacher asked this class to mute
+//   muted         {muted}                           the host asked this class or member to mute
 //   error         {code, message, detail}           message is Chinese, for the people
 //   link          {quality, estimate_kbps, loss_pct, rtt_ms, layers, ...}   every 2 s
 //   slides        {deck, page, ink, pointer}        the room's slide, on join and each change
@@ -83,7 +83,7 @@ export class Session extends EventTarget {
     this.you = null;
     this.room = null;
     this.participants = new Map(); // id -> participant (visible, not us)
-    this.roomState = { called_on: null, hands: [], muted: [] };
+    this.roomState = { called_on: null, hands: [], muted: [], host: null };
     this.remote = new Map(); // mid -> RemoteTrack
     this.local = {}; // source -> MediaStreamTrack we publish
     this.lastError = null;
@@ -148,6 +148,7 @@ export class Session extends EventTarget {
 
   callOn(participantId) { return this.send('call_on', { participant: participantId }); }
   mute(participantId, muted) { return this.send('mute', { participant: participantId, muted }); }
+  handOver(participantId) { return this.send('host', { participant: participantId }); }
   hand(raised) { return this.send('hand', { raised }); }
   keyframe(mid) { return this.send('keyframe', { mid }); }
   // Slides (the teacher's): a deck id from POST /api/decks, or null to close it.
@@ -378,7 +379,7 @@ export class Session extends EventTarget {
   }
 
   _setRoomState(state) {
-    this.roomState = { called_on: null, hands: [], muted: [], ...state };
+    this.roomState = { called_on: null, hands: [], muted: [], host: null, ...state };
     this._emit('roomstate', this.roomState);
   }
 
