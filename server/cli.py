@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--name", required=True)
     token.add_argument("--campus")
+    token.add_argument("--consortium", help="the consortium (教联体) id: scopes the replay library")
     token.add_argument("--id", dest="participant_id", help="stable participant id")
     token.add_argument("--ttl-hours", type=float)
     token.add_argument("--url", action="store_true", help="print the page link, not the token")
@@ -133,7 +135,13 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     ttl = int(args.ttl_hours * 3600) if args.ttl_hours else None
     try:
         token = issuer.mint(
-            args.room, args.role, args.name, args.participant_id, args.campus, ttl=ttl
+            args.room,
+            args.role,
+            args.name,
+            args.participant_id,
+            args.campus,
+            ttl=ttl,
+            consortium=args.consortium,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -155,22 +163,21 @@ def demo_links(
     if settings.demo is None:
         return []
     issuer = TokenIssuer(settings.secret, settings.token_ttl)
-    term = 120 * 24 * 3600
+    # Every demo link carries the demo consortium: its replay library shows that one's only.
+    mint = partial(issuer.mint, ttl=120 * 24 * 3600, consortium=settings.demo.id)
     links = []
     for lesson in settings.demo.lessons:
         t = lesson.teacher
-        token = issuer.mint(
-            lesson.room, "teacher", t["name"], f"{lesson.room}-teacher", t["campus"], ttl=term
-        )
+        token = mint(lesson.room, "teacher", t["name"], f"{lesson.room}-teacher", t["campus"])
         links.append((f"主讲教师 {t['name']}", page_url(settings, "teacher", token)))
         for i, c in enumerate(lesson.classrooms):
-            token = issuer.mint(
-                lesson.room, "classroom", c["name"], f"{lesson.room}-class{i}", c["campus"], term
+            token = mint(
+                lesson.room, "classroom", c["name"], f"{lesson.room}-class{i}", c["campus"]
             )
             links.append((f"接收课堂 {c['name']}", page_url(settings, "classroom", token)))
-        token = issuer.mint(lesson.room, "observer", "教联体巡课", None, None, ttl=term)
+        token = mint(lesson.room, "observer", "教联体巡课")
         links.append(("巡课（不可见）", page_url(settings, "observer", token)))
-    staff = issuer.mint("*", "observer", f"{settings.demo.name} 教务", None, None, ttl=term)
+    staff = mint("*", "observer", f"{settings.demo.name} 教务")
     links.append(("教务总览（所有课堂的网络状况）", f"{settings.base_url}/overview?token={staff}"))
     if timetables is not None:
         from . import standing

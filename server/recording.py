@@ -153,12 +153,15 @@ class RecordingService:
         policy: RecordingPolicy,
         lessons: dict[str, dict[str, str]] | None = None,
         on_change: RecordingHook | None = None,
+        consortium_of: Callable[[Room], str] | None = None,
     ) -> None:
         self.root = data_dir / "recordings"
         self.lessons_dir = data_dir / "lessons"
         self.policy = policy
         self._lessons = lessons or {}  # room -> facts from the consortium's config
         self._on_change = on_change or (lambda meta: None)
+        # A room's consortium where the config does not name it (the timetable's, the tokens')
+        self._consortium_of = consortium_of or (lambda room: "")
         self.active: dict[str, Recording] = {}  # room id -> recording
         self._wanted: dict[str, bool] = {}  # what the teacher or staff asked, per room
         self._rooms: dict[str, Room] = {}
@@ -352,7 +355,7 @@ class RecordingService:
             "room": room.id,
             "kind": info.get("kind") or known.get("kind") or "lesson",
             "title": title,
-            "consortium": known.get("consortium", ""),
+            "consortium": known.get("consortium") or self._consortium_of(room),
             "teacher": teacher.name if teacher else known.get("teacher", ""),
             "campus": (teacher.campus if teacher else None) or known.get("host_campus", ""),
             "subject": info.get("subject") or known.get("subject") or subject,

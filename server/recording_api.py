@@ -3,9 +3,14 @@
 Who may do what with recordings (the replay access policy, in one place):
 - start/stop recording a room: that room's teacher, or staff (an observer token for the room or
   for every room, "*");
-- open the library and watch: teachers, meeting members and staff see every recording; a
-  classroom token sees the recordings of its own room only;
-- write review comments (听课评课): teachers, members and staff, never a classroom display.
+- open the library and watch, per consortium (教联体): teachers, meeting members and staff whose
+  token names a consortium see every recording of that consortium; any token for a recording's
+  own room sees that recording (the lesson's teacher, its classes, its observers); the platform's
+  staff (an observer token for every room, "*", naming no consortium) sees every recording.
+  A token naming no consortium sees no other room's recordings, and a recording whose consortium
+  is unknown is seen only through its room's tokens and by the platform's staff;
+- read and write review comments (听课评课): whoever may watch the recording reads them; of those,
+  teachers, members and staff write, never a classroom display.
 """
 
 from __future__ import annotations
@@ -43,8 +48,19 @@ def may_control(identity: Identity, room_id: str) -> bool:
     return identity.role == "observer" and identity.room in (ALL_ROOMS, room_id)
 
 
+def is_platform_staff(identity: Identity) -> bool:
+    return identity.role == "observer" and identity.room == ALL_ROOMS and not identity.consortium
+
+
 def may_watch(identity: Identity, meta: dict[str, Any]) -> bool:
-    return identity.role in LIBRARY_ROLES or identity.room == meta.get("room")
+    if is_platform_staff(identity) or identity.room == meta.get("room"):
+        return True
+    consortium = meta.get("consortium") or None
+    return (
+        identity.role in LIBRARY_ROLES
+        and consortium is not None
+        and identity.consortium == consortium
+    )
 
 
 class RecordingApi:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -13,6 +14,9 @@ from .config import Settings
 from .recording import RecordingPolicy, RecordingService, guess_subject_grade
 from .recording_api import RecordingApi
 from .records import RecordsKeeper, RecordsStore
+
+if TYPE_CHECKING:
+    from .room import Room
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,20 @@ def lesson_facts(settings: Settings) -> dict[str, dict[str, str]]:
     return facts
 
 
+def consortium_finder(store: RecordsStore) -> Callable[[Room], str]:
+    """A room's consortium where the config does not name it: the timetable's (its lesson rows
+    in the records), else the one the tokens of those in it name, the teacher's first."""
+
+    def consortium_of(room: Room) -> str:
+        found = store.consortium_of(room.id)
+        if found:
+            return found
+        people = sorted(room.participants.values(), key=lambda p: p.identity.role != "teacher")
+        return next((p.identity.consortium for p in people if p.identity.consortium), "")
+
+    return consortium_of
+
+
 def setup(app: web.Application) -> None:
     from .app import ISSUER, ROOMS, SETTINGS
 
@@ -54,7 +72,11 @@ def setup(app: web.Application) -> None:
             minutes.keep_with(meta, service.root / str(meta["id"]))
 
     service = RecordingService(
-        settings.data_dir, RecordingPolicy.from_settings(settings), facts, recording_changed
+        settings.data_dir,
+        RecordingPolicy.from_settings(settings),
+        facts,
+        recording_changed,
+        consortium_finder(store),
     )
     app[RECORDS] = store
     app[RECORDINGS] = service

@@ -201,6 +201,15 @@ class RecordsStore:
         )
         return int(cur.lastrowid or 0)
 
+    def consortium_of(self, room: str) -> str:
+        """The consortium of a room's lesson rows (the timetable schedules them), or ""."""
+        row = self.db.execute(
+            "SELECT consortium FROM lessons WHERE room=? AND consortium != ''"
+            " ORDER BY id DESC LIMIT 1",
+            (room,),
+        ).fetchone()
+        return str(row["consortium"]) if row else ""
+
     def close_lesson(self, lesson_id: int, now: float) -> None:
         self.db.execute(
             "UPDATE attendance SET left_at=? WHERE lesson_id=? AND left_at IS NULL",

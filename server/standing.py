@@ -36,7 +36,7 @@ def mint(issuer: TokenIssuer, tt: Timetable, kind: str, subject: str, ttl: int =
     who = c.classes[subject] if kind == "class" else c.teachers[subject]
     return issuer.mint(
         f"{PREFIX}{c.id}/{kind}/{subject}", ROLE_OF[kind], who.name, f"{c.id}-{kind}-{subject}",
-        who.campus, ttl=ttl,
+        who.campus, ttl=ttl, consortium=c.id,
     )
 
 
@@ -112,7 +112,9 @@ class StandingLinks:
         if now is not None:
             role, occ = now
             ttl = int((occ.end - when).total_seconds()) + GRACE_S
-            token = self.issuer.mint(occ.room, role, who.name, who.id, who.campus, ttl=ttl)
+            token = self.issuer.mint(
+                occ.room, role, who.name, who.id, who.campus, ttl=ttl, consortium=cid
+            )
             out["now"] = {**occ.describe(when), "role": role, "page": PAGE_OF[role],
                           "token": token}
         if later is not None:

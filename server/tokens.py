@@ -1,4 +1,5 @@
-"""Signed join tokens (JWT, HS256) carrying room, role and name."""
+"""Signed join tokens (JWT, HS256) carrying room, role and name; optionally the campus and the
+consortium (教联体) the holder belongs to, which scopes what the replay library shows."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class Identity:
     name: str
     id: str
     campus: str | None = None
+    consortium: str | None = None
 
 
 class TokenIssuer:
@@ -45,6 +47,7 @@ class TokenIssuer:
         participant_id: str | None = None,
         campus: str | None = None,
         ttl: int | None = None,
+        consortium: str | None = None,
     ) -> str:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -61,6 +64,8 @@ class TokenIssuer:
         }
         if campus:
             claims["campus"] = campus
+        if consortium:
+            claims["consortium"] = consortium
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify_request(self, query_token: str | None, authorization: str | None) -> Identity:
@@ -87,10 +92,14 @@ class TokenIssuer:
         for key in ("room", "name", "sub"):
             if not isinstance(claims[key], str) or not claims[key]:
                 raise TokenError("bad_token", "链接无效。", f"claim {key} must be a string")
+        for key in ("campus", "consortium"):
+            if key in claims and not isinstance(claims[key], str):
+                raise TokenError("bad_token", "链接无效。", f"claim {key} must be a string")
         return Identity(
             room=claims["room"],
             role=role,
             name=claims["name"],
             id=claims["sub"],
             campus=claims.get("campus"),
+            consortium=claims.get("consortium") or None,
         )

@@ -49,3 +49,31 @@ def test_garbage_is_refused(garbage):
 def test_unknown_role_cannot_be_minted():
     with pytest.raises(ValueError):
         TokenIssuer(SECRET).mint("r", "admin", "x")
+
+
+def test_consortium_claim_round_trips_and_is_optional():
+    issuer = TokenIssuer(SECRET)
+    assert issuer.verify(issuer.mint("r1", "teacher", "x", consortium="yandi")).consortium == (
+        "yandi"
+    )
+    assert issuer.verify(issuer.mint("r1", "teacher", "x")).consortium is None
+
+
+def test_cli_token_and_demo_links_carry_the_consortium(capsys, tmp_path):
+    from server.cli import demo_links, main
+    from server.config import load_settings
+
+    config = tmp_path / "tongke.toml"
+    config.write_text(f'[tokens]\nsecret = "{SECRET}"\n[data]\ndir = "{tmp_path}"\n')
+    settings = load_settings(config)
+    assert settings.demo is not None
+    argv = ["--config", str(config), "token", "--room", "r1", "--role", "member", "--name", "李"]
+    assert main([*argv, "--consortium", "huarong-shiyan"]) == 0
+    token = capsys.readouterr().out.strip()
+    issuer = TokenIssuer(settings.secret)
+    assert issuer.verify(token).consortium == "huarong-shiyan"
+    links = demo_links(settings)
+    assert links
+    for _, url in links:
+        identity = issuer.verify(url.split("token=", 1)[1])
+        assert identity.consortium == settings.demo.id
