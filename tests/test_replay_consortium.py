@@ -111,9 +111,7 @@ async def test_each_consortium_sees_its_own_recordings_only(server, http) -> Non
     assert await library(own_room_teacher) == {ids["timetabled"]}
 
     async def status(method: str, path: str, token: str, body: Any = None) -> int:
-        async with http.request(
-            method, f"{base}/{path}", params={"token": token}, json=body
-        ) as r:
+        async with http.request(method, f"{base}/{path}", params={"token": token}, json=body) as r:
             if r.status == 403:
                 assert (await r.json())["message"] == "无权查看该录像。"
             return r.status

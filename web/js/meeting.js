@@ -132,9 +132,11 @@ function showSelf() {
     localPreview(local.camera, 'camera', session));
 }
 
-let wasHost = false;
+// Told when the role reaches this page later (handed over, or the host left); not on arrival.
+let wasHost = null;
 session.on('roomstate', () => {
-  if (isHost() && !wasHost && session.you) notify('您现在是主持人：可以静音、请人发言和移交主持人。');
+  if (!session.you) return;
+  if (wasHost === false && isHost()) notify('您现在是主持人：可以静音、请人发言和移交主持人。', { ms: 4000 });
   wasHost = isHost();
 });
 
