@@ -201,6 +201,12 @@ class RecordsStore:
         )
         return int(cur.lastrowid or 0)
 
+    def fill_consortium(self, lesson_id: int, consortium: str) -> None:
+        """An unscheduled lesson learns its consortium from the tokens of those who join."""
+        self.db.execute(
+            "UPDATE lessons SET consortium=? WHERE id=? AND consortium=''", (consortium, lesson_id)
+        )
+
     def consortium_of(self, room: str) -> str:
         """The consortium of a room's lesson rows (the timetable schedules them), or ""."""
         row = self.db.execute(
@@ -331,6 +337,8 @@ class RecordsKeeper:
             if who.role == "member":
                 facts.setdefault("kind", "meeting")
             lesson_id = self._lesson[room.id] = self.store.open_lesson(room.id, now, **facts)
+        if who.consortium:
+            self.store.fill_consortium(lesson_id, who.consortium)
         if who.role == "teacher":
             self.store.fill_host(lesson_id, who.campus or "", who.name)
         elif who.role == "member":  # members meet (教研); a host may have opened the room

@@ -195,6 +195,11 @@ def setup(app: web.Application, store: RecordsStore, settings: Settings) -> None
                 error("not_allowed", "仅教务人员可导出报表。", "staff token required"), status=403
             )
         consortium, fmt = request.match_info["consortium"], request.match_info["fmt"]
+        if identity.consortium and identity.consortium != consortium:
+            # a consortium's staff exports its own report; the platform's staff (no claim) any
+            return web.json_response(
+                error("not_allowed", "仅可导出本教联体的报表。", "other consortium"), status=403
+            )
         term = request.query.get("term", "")
         try:
             start, end = term_bounds(term)

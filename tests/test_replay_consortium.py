@@ -88,6 +88,8 @@ async def test_each_consortium_sees_its_own_recordings_only(server, http) -> Non
     assert recs["demo"]["consortium"] == demo
     assert recs["timetabled"]["consortium"] == OTHER
     assert recs["token"]["consortium"] == OTHER
+    # the records learn it too: the unscheduled room's lesson row counts in OTHER's report
+    assert server.app[RECORDS].consortium_of(TOKEN_ROOM) == OTHER
     ids = {key: meta["id"] for key, meta in recs.items()}
 
     demo_teacher = mint("yandi-g8-math", "teacher", "炎帝 李老师", consortium=demo)

@@ -149,3 +149,10 @@ async def test_report_download_is_for_staff(server, mint) -> None:
             assert r.status == 403
         async with http.get(f"{url}.csv", params={"term": "2026-autumn", "token": "x"}) as r:
             assert r.status == 401
+        # A consortium's staff exports its own consortium's report only.
+        own = mint("*", "observer", "随县教务", consortium="suixian-yandi")
+        other = mint("*", "observer", "华容教务", consortium="huarong-shiyan")
+        async with http.get(f"{url}.csv", params={"term": "2026-autumn", "token": own}) as r:
+            assert r.status == 200
+        async with http.get(f"{url}.csv", params={"term": "2026-autumn", "token": other}) as r:
+            assert r.status == 403 and "本教联体" in (await r.json())["message"]
