@@ -142,11 +142,7 @@ class BandwidthEstimator:
             base = self.sent_bps or self.target(now)
             self._delay_rate = self._clamp(min(self._delay_rate, base * policy.QUEUE_DELAY_CUT))
         elif last is not None:
-            # With the queue gone entirely, the cap lifts as fast as a clean link grows: after a
-            # 30 s dip to 100 kbps, 5%/s took half a minute back to 600 kbps.
-            clear = rtt - self._min_rtt < policy.CLEAR_QUEUE_S
-            growth = policy.CLEAR_GROWTH_PER_S if clear else policy.QUEUE_GROWTH_PER_S
-            grown = self._delay_rate * (1 + growth) ** min(now - last, 1.0)
+            grown = self._delay_rate * (1 + policy.QUEUE_GROWTH_PER_S) ** min(now - last, 1.0)
             self._delay_rate = self._clamp(grown)
 
     @property

@@ -153,23 +153,3 @@ def test_loss_free_streaks_on_a_radio_link_do_not_open_the_clean_growth():
         highest = max(highest, est.target(float(i)))
     assert longest >= 5  # the pattern that opened the clean growth
     assert highest <= max(policy.START_BPS, policy.HOLD_BAND_CEILING * 150_000) + 1
-
-
-def test_after_a_long_dip_the_rate_comes_back_within_ten_seconds_of_the_queue_draining():
-    """30 s at 100 kbps cut the delay-based cap to the floor; it then grew 5%/s, and the
-    classroom stayed on 180p for half a minute after the link came back (`dip` benchmark)."""
-    est = BandwidthEstimator()
-    est.on_sent_rate(120_000)
-    t = 0.0
-    est.on_rtt(0.08, t)
-    for _ in range(120):  # the dip: a standing queue and heavy loss
-        t += 0.25
-        est.on_rtt(0.38, t)
-        est.on_loss(0.1, t, PACKETS)
-    assert est.target(t) <= 120_000
-    for _ in range(40):  # back to 1 Mbps: no queue, no loss
-        t += 0.25
-        est.on_sent_rate(est.target(t))
-        est.on_rtt(0.08, t)
-        est.on_loss(0.0, t, PACKETS)
-    assert est.target(t) >= 540_000
