@@ -24,9 +24,10 @@ from .stats import ForwardStats
 # A subscriber that falls this far behind starts over at the next keyframe: late video is
 # worse than a skip.
 MAX_QUEUED_FRAMES = {"video": 30, "audio": 50}
-# Frames that waited this long in our queue for the sender are not sent (it starts only once
-# DTLS is up, ~0.5 s after the first keyframe on a 150 ms round trip): that backlog, paced out
-# at once, overflowed a rural link's queue at every join. Video restarts at a fresh keyframe.
+# Frames that waited this long in our queue before the sender's first take are not sent (it
+# starts only once DTLS is up, ~0.5 s after the first keyframe on a 150 ms round trip): that
+# backlog, paced out at once, overflowed a rural link's queue at every join. Video restarts at
+# a fresh keyframe.
 STALE_S = 0.25
 # Minimum RTP timestamp step across a switch of stream (one video frame / audio packet).
 SWITCH_STEP = {"video": VIDEO_CLOCK // 30, "audio": AUDIO_CLOCK // 50}
@@ -186,7 +187,9 @@ class DownTrack(MediaStreamTrack):
             while not self._queue:
                 self._ready.clear()
                 await self._ready.wait()
-            if time.monotonic() - self._queue[0][2] <= STALE_S:
+            # Only the backlog from before the sender started: later, a busy event loop is
+            # no reason to throw away video and wait a round trip for a keyframe.
+            if self.frames_sent or time.monotonic() - self._queue[0][2] <= STALE_S:
                 break
             self._drop_stale()
         out, frame, _ = self._queue.popleft()
