@@ -101,7 +101,7 @@ function entryElement(e) {
     dataset: { item: e.item, day: String(e.day), at: String(e.at), locked: e.locked ? '1' : '0' },
     onclick: () => toggleLock(e),
   },
-  el('div', { class: 'tt-entry-title', text: `${e.locked ? '🔒 ' : ''}${e.title}` }),
+  el('div', { class: 'tt-entry-title', text: `${e.locked ? '［锁定］' : ''}${e.title}` }),
   el('div', { class: 'tt-entry-who', text: entryText(e) }),
   el('div', { class: 'tt-entry-time', text: `${KIND_TEXT[e.kind]} ${e.shown_start}–${e.shown_end}` }));
   return node;
