@@ -107,7 +107,7 @@ async def send_over(link: Link, stream: EncodedStream) -> tuple[float, list[floa
 
     listener = link.socket_in("b", socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((link.addr_b, PORT))
+    listener.bind(("", PORT))  # the socket lives in ns b: its only address there is addr_b
     listener.listen()
     listener.setblocking(False)
     server = await asyncio.start_server(receive, sock=listener)
