@@ -496,7 +496,7 @@ class Timetable:
         room = room_name(slot.item, day, slot.start)
         if slot.item in c.groups:
             g = c.groups[slot.item]
-            host = g.host(1, c)
+            host = g.host(day.isocalendar().week, c)  # in turn week by week (no term start yet)
             campuses = sorted({c.teachers[m].campus for m in g.members})
             return Occurrence("meeting", g.id, f"{g.subject}教研活动", room, start, end, campuses,
                               host, "", g.subject, "")

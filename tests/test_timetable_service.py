@@ -197,3 +197,18 @@ async def test_week_views(tmp_path: Path) -> None:
     assert "music-lishan-no3" not in items
     with pytest.raises(KeyError):
         tt.week(klass="nope")
+
+
+async def test_research_meetings_rotate_their_host_week_by_week(tmp_path: Path) -> None:
+    """四定: a fixed time and place, a rotating host. The same meeting slot two weeks running
+    is hosted by the next campus in turn."""
+    tt = service(tmp_path).get(CID)
+    assert tt is not None and tt.plan.meetings
+    slot = tt.plan.meetings[0]
+    group = tt.consortium.groups[slot.item]
+    monday = dt.date(2026, 12, 7)
+    day = monday + dt.timedelta(days=slot.day - 1)
+    hosts = [tt.occurrence(slot, day + dt.timedelta(weeks=w)).host_campus for w in range(4)]
+    rotation = group.hosts or tuple(dict.fromkeys(
+        tt.consortium.teachers[m].campus for m in group.members))
+    assert len(set(hosts)) == min(4, len(rotation)) > 1
