@@ -6,25 +6,14 @@ role only from a member who got it by default, never from one it was handed to."
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.signalling_client import recv
+
 ROOM = "math-group"
-
-
-async def recv(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict:
-    """Next message of `kind`, skipping others."""
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data["type"] == kind:
-                return data
 
 
 async def host_is(ws: aiohttp.ClientWebSocketResponse, host: str | None) -> dict[str, Any]:

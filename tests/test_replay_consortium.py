@@ -18,6 +18,7 @@ import pytest
 
 from server.recording_app import RECORDS
 from server.tokens import TokenIssuer
+from tests.signalling_client import recv
 
 OTHER = "huarong-shiyan"  # the second consortium
 DEMO_ROOM = "yandi-g7-math"  # the sample consortium's lesson (its id from the config)
@@ -29,16 +30,6 @@ TOKEN_ROOM = "hr-english-group"  # a room known only through its teacher's token
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def recv(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data["type"] == kind:
-                return data
 
 
 async def record(http, server, room: str, teacher_token: str) -> dict[str, Any]:

@@ -12,19 +12,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from server.protocol import MAX_MESSAGE_BYTES
+from tests.signalling_client import recv
 
 SDP = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"  # shaped like SDP, negotiates nothing
-
-
-async def recv(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict:
-    """Next message of `kind`, skipping others."""
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data["type"] == kind:
-                return data
 
 
 async def connect(http: aiohttp.ClientSession, server, role: str, name: str = "x", **kw) -> Any:

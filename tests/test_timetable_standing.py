@@ -5,9 +5,7 @@ link leads to their research meeting when it is on. The week's lessons are in th
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +15,7 @@ from server.recording_app import RECORDS
 from server.timetable import JOIN_EARLY, TZ, room_name
 from server.timetable_app import TIMETABLE, keep_rooms
 from tests.conftest import make_settings, running
+from tests.signalling_client import recv
 
 CID = "suixian-yandi"
 KLASS = "lishan-no3-7-1"
@@ -26,16 +25,6 @@ MONDAY = dt.date(2027, 3, 1)  # a Monday of the spring term
 def at(day: int, minute: int, plus: dt.timedelta = dt.timedelta()) -> dt.datetime:
     date = MONDAY + dt.timedelta(days=day - 1)
     return dt.datetime.combine(date, dt.time(minute // 60, minute % 60), TZ) + plus
-
-
-async def recv(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict:
-    async with asyncio.timeout(10):
-        while True:
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            if data["type"] in (kind, "error"):
-                return data
 
 
 async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
@@ -73,7 +62,7 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
         # The minted token joins that room, as the class, with the timetable's title.
         ws = await http.ws_connect(f"{srv.ws_url}?token={now['token']}")
         await ws.send_json({"v": 1, "type": "join"})
-        joined = await recv(ws, "joined")
+        joined = await recv(ws, "joined", 10, errors=True)
         assert joined["type"] == "joined", joined
         assert joined["room"]["id"] == room
         assert joined["room"]["title"] == now["title"]
@@ -85,7 +74,7 @@ async def test_standing_link_joins_the_lesson_on_now(tmp_path: Path) -> None:
 
         # The standing token itself joins nothing.
         ws = await http.ws_connect(f"{srv.ws_url}?token={token}")
-        refused = await recv(ws, "joined")
+        refused = await recv(ws, "joined", 10, errors=True)
         assert refused["type"] == "error" and refused["code"] == "bad_token"
         await ws.close()
 
@@ -130,7 +119,7 @@ async def test_teacher_standing_link_leads_to_the_meeting(tmp_path: Path) -> Non
         assert now["page"] == "meeting" and now["role"] == "member" and now["kind"] == "meeting"
         ws = await http.ws_connect(f"{srv.ws_url}?token={now['token']}")
         await ws.send_json({"v": 1, "type": "join"})
-        joined = await recv(ws, "joined")
+        joined = await recv(ws, "joined", 10, errors=True)
         assert joined["room"]["id"] == room_name(
             meeting.item, MONDAY + dt.timedelta(days=meeting.day - 1), meeting.start
         )
