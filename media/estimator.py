@@ -85,7 +85,10 @@ class BandwidthEstimator:
             # The receiver's own REMB may lead the way up; growth far beyond what we send
             # proves nothing (an app-limited sender must not bank an estimate it never tried).
             grown = max(grown, self._fresh_remb(now) or 0.0)
-            if self.proven_clean:
+            # On a LAN a failed trial costs a few frames (fan-out on a busy loopback loses ~2%
+            # and must still reach 720p); on a long path it costs a second of frozen picture.
+            short = self.rtt is not None and self.rtt < policy.SHORT_PATH_RTT_S
+            if self.proven_clean or short:
                 ceiling = max(policy.CLEAN_CEILING_BPS, 4 * self.sent_bps)
             else:
                 ceiling = max(policy.START_BPS, policy.HOLD_BAND_CEILING * self.sent_bps)

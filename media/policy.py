@@ -44,6 +44,7 @@ CLEAN_CEILING_BPS = 2_000_000
 # HOLD_BAND_CEILING x what we send.
 CLEAN_WINDOW_PACKETS = 500
 CLEAN_WINDOW_LOSS = 0.01
+SHORT_PATH_RTT_S = 0.06  # below this round trip (a LAN) the proof is not asked for
 WINDOW_MIN_PACKETS = 150  # the window's loss means something from this many packets on
 CLEAN_RUN_PACKETS = 250  # or this many in a row lost none (3% loss: 1 in 2000): congestion over
 
