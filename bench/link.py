@@ -85,14 +85,23 @@ def write_config(tmp: Path, secret: str, adaptive: bool, ladder: bool, addr: str
 
 
 def wait_until(cond, timeout: float, what: str, procs: list[subprocess.Popen[Any]]) -> None:
+    """Until cond() holds (a cond that raises OSError, e.g. a log not written yet, does not),
+    failing early when one of `procs` exits."""
     deadline = time.monotonic() + timeout
-    while not cond():
+    while not _holds(cond):
         for p in procs:
             if p.poll() is not None:
                 raise RuntimeError(f"{what}: {p.args[-1] if p.args else p} exited early")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: not within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+def _holds(cond) -> bool:  # noqa: ANN001
+    try:
+        return bool(cond())
+    except OSError:
+        return False
 
 
 def stop_process(p: subprocess.Popen[Any], grace: float = 8.0) -> None:

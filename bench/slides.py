@@ -43,6 +43,7 @@ from server.slides.store import DeckStore
 from server.tokens import TokenIssuer
 
 from . import slides_video
+from .link import wait_until
 from .netlab import Link
 from .netlab.link import LinkError, end_process
 from .netlab.spec import scenario
@@ -219,7 +220,7 @@ def start_server(link: Link, base: Path, data: Path, secret: str) -> subprocess.
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
-    wait_for(lambda: "Tongke 已启动".encode() in log_path.read_bytes(), 30, "server", [proc])
+    wait_until(lambda: "Tongke 已启动".encode() in log_path.read_bytes(), 30, "server", [proc])
     return proc
 
 
@@ -243,7 +244,7 @@ def documents(
             "--out", str(class_out), "--ready", str(ready), "--seconds", str(seconds),
             *(["--prefetch"] if mode == "prefetch" else []),
         ], cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT))
-    wait_for(ready.exists, 40, f"{mode} classroom", procs)
+    wait_until(ready.exists, 40, f"{mode} classroom", procs)
     with (base / f"{mode}-teacher.log").open("wb") as logf:
         teacher = link.popen_in("a", [
             *peer, "teacher", "--url", f"http://127.0.0.1:{PORT}",
@@ -305,17 +306,3 @@ def quantile(values: list[float], q: float) -> float | None:
     return round(float(np.quantile(np.asarray(values), q)), 3)
 
 
-def wait_for(cond, timeout: float, what: str, procs: list[subprocess.Popen[Any]]) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if cond():
-                return
-        except OSError:
-            pass
-        for p in procs:
-            if p.poll() is not None:
-                raise RuntimeError(f"{what}: exited early ({p.returncode})")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not ready within {timeout:.0f} s")
-        time.sleep(0.1)
