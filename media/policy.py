@@ -44,7 +44,9 @@ CLEAN_CEILING_BPS = 2_000_000
 # HOLD_BAND_CEILING x what we send.
 CLEAN_WINDOW_PACKETS = 500
 CLEAN_WINDOW_LOSS = 0.01
-SHORT_PATH_RTT_S = 0.06  # below this round trip (a LAN) the proof is not asked for
+# Below this round trip (a LAN) a lost packet's NACK comes back in time and a failed layer trial
+# costs a few frames: the clean-link proof is not asked for, loss protection does not pay.
+SHORT_PATH_RTT_S = 0.06
 WINDOW_MIN_PACKETS = 150  # the window's loss means something from this many packets on
 CLEAN_RUN_PACKETS = 250  # or this many in a row lost none (3% loss: 1 in 2000): congestion over
 
@@ -88,7 +90,7 @@ NACK_MAX_AGE_S = 0.4  # a packet this much older than an RTT is given up by its 
 # the resend is back in milliseconds), and a video rate small enough to send twice (the fan-out
 # benchmark's ten 1.5 Mbps subscribers on a busy loopback lost ~2%, and copies doubled the
 # SFU's work per packet).
-PROTECT_MIN_RTT_S = 0.06
+PROTECT_MIN_RTT_S = SHORT_PATH_RTT_S
 PROTECT_MAX_VIDEO_BPS = 500_000
 PROTECT_LOSS_ON = 0.015
 PROTECT_LOSS_OFF = 0.004

@@ -24,7 +24,7 @@ from scheduler.model import WEEKDAYS, Consortium, Lock
 from scheduler.slots import Slot
 from scheduler.solve import LockError, Plan, greedy, solve
 
-from .timetable_store import Saved, TimetableStore
+from .timetable_store import Saved, SqliteTimetableStore
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class Timetable:
     def __init__(
         self,
         source: str,
-        store: TimetableStore,
+        store: SqliteTimetableStore,
         executor: ThreadPoolExecutor,
         *,
         saved: Saved | None = None,
@@ -551,7 +551,7 @@ class TimetableService:
     def __init__(
         self,
         sources: list[Path],
-        store: TimetableStore,
+        store: SqliteTimetableStore,
         *,
         now: Callable[[], dt.datetime] | None = None,
         solve_seconds: float = DEFAULT_SOLVE_SECONDS,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from scheduler.load import load_text
 from scheduler.model import Lock
@@ -19,12 +18,6 @@ class Saved:
     source: str  # the consortium as TOML, as staff last saved it
     locks: list[Lock] = field(default_factory=list)  # added by staff (the source has its own)
     plan: Plan | None = None
-
-
-class TimetableStore(Protocol):
-    def load(self, consortium: str) -> Saved | None: ...
-
-    def save(self, consortium: str, saved: Saved) -> None: ...
 
 
 class SqliteTimetableStore:
