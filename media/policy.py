@@ -105,6 +105,11 @@ PROTECT_BANK_S = 0.4
 # picture (lost once, never copied). Copies may spend this much over what was paid.
 PROTECT_RATE_SLACK = 1.2
 
+# -- documents beside the lesson --------------------------------------------------------------
+# Prefetched deck pages travel over HTTP beside the live media, at what the estimate leaves
+# (SubscriberLink.spare_bps), never below this trickle.
+DOC_MIN_BPS = 16_000
+
 # -- link health shown to the classroom and to staff --------------------------------------------
 HEALTH_POOR_LOSS = 0.10
 HEALTH_WEAK_LOSS = 0.02

@@ -64,6 +64,7 @@ class SubscriberLink:
         self.protecting = False
         self._protect_bps = 0.0  # what the allocator paid for the copies
         self._video_bps = 0.0  # video committed at the last tick, copies not counted
+        self._committed_bps = 0.0  # audio + video (+ copies) committed at the last tick
         self._protect_tokens = 0.0  # bytes
         self._protect_at = clock()
         self._closed = False
@@ -214,12 +215,20 @@ class SubscriberLink:
                 layer = chosen[video.track]
                 self._tracks[video.track].downtrack.set_layer(layer)
                 committed += video.layers_bps[layer] if layer is not None else 0
+        self._committed_bps = committed
         video_bps = committed - audio
         self._protect_bps = video_bps * (1 - 1 / video_cost)
         self._video_bps = video_bps / video_cost
         # The pacer smooths bursts; the allocator keeps the average within the estimate. A
         # stream with no lower layer must still get through at its own rate.
         self.pacer.set_rate(policy.PACING_FACTOR * max(target, committed))
+
+    def spare_bps(self, now: float | None = None) -> float:
+        """What the estimate leaves after the live audio and video: what a download that must
+        not hurt them (a deck's prefetched pages) may use. Never below DOC_MIN_BPS, so it
+        still ends on a link the lesson fills."""
+        target = self.estimator.target(self._clock() if now is None else now)
+        return max(policy.DOC_MIN_BPS, target - self._committed_bps)
 
     def _lossy(self) -> bool:
         """The link loses at random where copies pay (see policy): the allocator budgets for
