@@ -83,6 +83,27 @@ class Allocator:
                 best = trial[1] if trial[1] is not None else self._lowest(v)
                 self._caps[v.track] = (best, now + backoff)
 
+    def next_step_bps(self, audio_bps: float, videos: list[VideoDemand]) -> float | None:
+        """What everything would cost after the next upgrade (a paused track resumed, else one
+        track one layer up, in priority order, as `_fit` spends), audio included: the rate to
+        prove before taking it. None when nothing can go up."""
+        ordered = sorted(videos, key=lambda v: v.priority)
+        if any(v.track not in self._current for v in ordered):
+            return None  # not allocated yet
+        current = {v.track: self._current[v.track] for v in ordered}
+        step = None
+        for v in ordered:
+            if current[v.track] is None:
+                step = {**current, v.track: self._lowest(v)}
+                break
+        for v in ordered if step is None else ():
+            layer = current[v.track]
+            best = self._caps[v.track][0] if v.track in self._caps else 0
+            if layer is not None and layer > best:
+                step = {**current, v.track: layer - 1}
+                break
+        return None if step is None else audio_bps + self._cost(ordered, step)
+
     @staticmethod
     def _lowest(v: VideoDemand) -> int:
         return len(v.layers_bps) - 1

@@ -3,9 +3,10 @@
 Inputs: REMB (the browser's delay-based estimate), receiver-report loss, RTT (whose rise over
 the path's minimum is the queueing-delay trend) and what we actually sent. Output: `target`.
 The estimate is the least of three caps, as in GCC:
-- REMB, while fresh and while the path shows congestion (loss or a standing queue): on a clean
-  path a REMB only echoes what we chose to send, and following it down would starve a
-  subscriber whose videos we paused;
+- REMB, while fresh and while the path shows congestion (loss, a standing queue, or the REMB
+  itself falling: it falls only when the receiver sees a queue grow): on a clean path a REMB
+  only echoes what we chose to send, and following it down would starve a subscriber whose
+  videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
   collapse the rate), cuts above 10%. The bands judge the loss smoothed over reports: one
   report of a few dozen packets on a link that loses 3% often shows none (growing on it
@@ -13,7 +14,9 @@ The estimate is the least of three caps, as in GCC:
   down for good). A report above LOSS_CUT_AT_ONCE still cuts at once;
 - a delay-based rate: backs off when RTT shows a standing queue.
 Growing beyond what we send (to try a higher layer) needs a link proven clean over its last
-CLEAN_WINDOW_PACKETS packets: a few lucky reports in a row are common on a radio link.
+CLEAN_WINDOW_PACKETS packets: a few lucky reports in a row are common on a radio link. Even
+then the estimate is only a licence to probe (media/prober.py): the allocator spends what the
+path has proven.
 """
 
 from __future__ import annotations
@@ -44,13 +47,28 @@ class BandwidthEstimator:
         self._window_lost = 0.0
         self._clean_packets = 0  # packets since the last report that showed a loss
         self.sent_bps = 0.0
+        self.sent_avg = 0.0  # smoothed over ~a second: a tick may catch a keyframe or a lull
+        self._remb_fell_at = -1e9
 
     def on_sent_rate(self, bps: float) -> None:
         """What the pacer actually sent lately (bits/s)."""
         self.sent_bps = bps
+        weight = policy.SENT_SMOOTHING if self.sent_avg else 1.0
+        self.sent_avg += weight * (bps - self.sent_avg)
 
     def on_remb(self, bps: float, now: float) -> None:
+        before = self._fresh_remb(now)
+        if before is not None and bps < before * policy.REMB_FALL:
+            self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
+
+    def remb_falling(self, now: float) -> bool:
+        """The receiver's REMB fell lately: its delay detector sees a queue growing."""
+        return now - self._remb_fell_at < policy.REMB_FALL_HOLD_S
+
+    def cap(self, bps: float) -> None:
+        """The path failed at this rate (a probe): the estimate stays below it for now."""
+        self._loss_rate = self._clamp(min(self._loss_rate, bps))
 
     def on_loss(self, fraction: float, now: float, packets: int | None = None) -> None:
         """Fraction of packets lost (0..1) since the last receiver report, and how many
@@ -74,6 +92,9 @@ class BandwidthEstimator:
             if now - self._last_cut >= policy.LOSS_CUT_MIN_INTERVAL:
                 base = min(self._loss_rate, self.sent_bps or self._loss_rate)
                 self._loss_rate = base * (1 - 0.5 * max(fraction, self.loss_avg))
+                if fraction > policy.LOSS_CUT_AT_ONCE and self.sent_avg:
+                    # A queue overflowing: what got through is what the link carries.
+                    self._loss_rate = min(self._loss_rate, self.sent_avg * (1 - fraction))
                 self._last_cut = now
         elif self.reports < policy.MIN_REPORTS_TO_GROW or last is None:
             pass  # the smoothed loss means nothing yet: a first lucky report is no clean link
@@ -149,6 +170,11 @@ class BandwidthEstimator:
             self._delay_rate = self._clamp(grown)
 
     @property
+    def min_rtt(self) -> float | None:
+        """The path's round trip without a queue (the least seen)."""
+        return self._min_rtt
+
+    @property
     def queue_delay(self) -> float | None:
         """Seconds the RTT stands above the path's minimum: the queue building somewhere."""
         if self.rtt is None or self._min_rtt is None:
@@ -173,7 +199,8 @@ class BandwidthEstimator:
         return self._remb
 
     def target(self, now: float) -> float:
-        remb = self._fresh_remb(now) if self.congested else None
+        binds = self.congested or self.remb_falling(now)
+        remb = self._fresh_remb(now) if binds else None
         caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
         return self._clamp(min(caps))
 

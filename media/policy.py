@@ -35,6 +35,15 @@ QUEUE_WINDOW_S = 1.5  # ... in every RTT sample of this long (one late report is
 QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
+# A receiver's REMB falls only when its delay detector sees a queue growing (it never follows
+# an app-limited sender down): a fall by this much is congestion, news a second or two before
+# receiver reports show the queue, and the REMB binds for a while after it.
+REMB_FALL = 0.9
+REMB_FALL_HOLD_S = 2.0
+# A report losing more than LOSS_CUT_AT_ONCE is a queue overflowing: cut at once to what still
+# got through (what we sent lately less that loss), not by GCC's half the loss per report
+# (three reports, three seconds of full queue, from 720p to a 300 kbps link).
+SENT_SMOOTHING = 0.3  # weight of each tick's sent rate in the average the cut starts from
 # On a clean path the loss-based rate grows up to this (enough for 720p plus audio) or 4x what
 # we send, whichever is more: far enough to try the next layer, not to bank fiction.
 CLEAN_CEILING_BPS = 2_000_000
@@ -62,6 +71,20 @@ DOWNGRADE_MARGIN = 1.0  # switch down as soon as the current layers no longer fi
 UPGRADE_TRIAL_S = 5.0  # a layer that must come down within this of going up failed ...
 UPGRADE_BACKOFF_S = 20.0  # ... and is not tried again for this long (doubling per failure)
 UPGRADE_BACKOFF_MAX_S = 120.0
+
+# Probing: on a long path the estimate may grow past what we send (CLEAN_CEILING_BPS) but the
+# allocator spends only what the path has proven: what we sent lately without congestion, or a
+# probe. Before an upgrade we send padding (copies of recent video packets, which receivers
+# drop) up to the upgraded rate for PROBE_S; a report showing loss or a queue, or a falling REMB,
+# fails the probe at once (a second of padding at most, instead of a 720p keyframe and seconds
+# of frozen picture); a probe that a report after its end finds clean proves its rate.
+PROBE_S = 1.0
+PROBE_JUDGE_S = 1.6  # after the probe, wait this long for a report that covers it
+PROBE_LOSS_MAX = 0.05  # above the link's own loss (the window's) by this: the probe overflowed
+PROBE_QUEUE_S = 0.06  # RTT above the path's minimum by this during the probe: it queued
+PROBE_BACKOFF_S = 8.0  # no probe for this long after a failure, doubling on each
+PROBE_BACKOFF_MAX_S = 64.0
+PROVEN_WINDOW_S = 10.0  # a rate sent or probed without congestion proves itself this long
 
 # Default bitrates of the three camera layers the teacher page publishes (highest first).
 CAMERA_LAYERS_BPS = (1_200_000, 400_000, 120_000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from .allocator import Allocator, VideoDemand
 from .downtrack import DownTrack
 from .estimator import BandwidthEstimator
 from .pacer import NackBudget, Pacer, rtp_seq, rtp_ssrc
+from .prober import Outcome, Prober
 
 TICK_S = 0.25
 
@@ -55,6 +57,11 @@ class SubscriberLink:
         self.allocator = Allocator()
         self.pacer = Pacer(self._on_video_dropped)
         self.nack = NackBudget()
+        self.prober = Prober()
+        self._probe_from = 0.0  # what we sent before the running probe
+        self._recent: deque[tuple[RTCRtpSender, int]] = deque(maxlen=64)  # video sent, for padding
+        self._pad_next = 0
+        self._padding: list[asyncio.TimerHandle] = []
         self._tracks: dict[str, _Track] = {}  # by mid
         self._by_ssrc: dict[int, DownTrack] = {}
         self._video_senders: dict[int, RTCRtpSender] = {}  # media SSRC -> sender
@@ -114,6 +121,15 @@ class SubscriberLink:
             self.estimator.on_loss(fb.loss, now, fb.packets)
         if fb.rtt is not None:
             self.estimator.on_rtt(fb.rtt, now)
+        if not self.prober.running:
+            return
+        if fb.remb_bps is not None and self.estimator.remb_falling(now):
+            self._probe_over(self.prober.on_remb_fall(now))
+        elif fb.loss is not None:
+            floor = self.estimator.min_rtt
+            queue = fb.rtt - floor if fb.rtt is not None and floor is not None else None
+            link_loss = self.estimator.window_loss or self.estimator.loss_avg
+            self._probe_over(self.prober.on_report(fb.loss, link_loss, queue, now))
 
     def _on_rtp_sent(self, data: bytes, now: float) -> None:
         ssrc = rtp_ssrc(data)
@@ -122,10 +138,9 @@ class SubscriberLink:
             return  # audio (RED protects it), or a copy already
         seq = rtp_seq(data)
         self.nack.sent((ssrc, seq), len(data), now)
+        self._recent.append((sender, seq))
         if self.protecting and self._protect_spend(len(data), now):
-            asyncio.get_running_loop().call_later(
-                policy.PROTECT_DELAY_S, self._resend, sender, seq
-            )
+            asyncio.get_running_loop().call_later(policy.PROTECT_DELAY_S, self._resend, sender, seq)
 
     def _protect_spend(self, size: int, now: float) -> bool:
         """Copies stay within what the allocator paid for them: a burst (a slide change, a
@@ -155,6 +170,57 @@ class SubscriberLink:
         except ConnectionError:
             pass  # the connection closed under us
 
+    # -- probing ------------------------------------------------------------------------------
+
+    def _long_path(self) -> bool:
+        """Probing pays where a failed upgrade costs seconds: not on a LAN (see policy)."""
+        rtt = self.estimator.rtt
+        return rtt is None or rtt >= policy.SHORT_PATH_RTT_S
+
+    def _probe(self, target: float, audio: float, videos: list[VideoDemand], now: float) -> None:
+        """Start a probe when the estimate allows the next upgrade but the path has not shown
+        that rate yet."""
+        if self.prober.running or self._congested(now):
+            return
+        step = self.allocator.next_step_bps(audio, videos)
+        if step is None:
+            return
+        want = step * policy.UPGRADE_HEADROOM
+        if target >= want > self.prober.proven(now) and self.prober.may_start(now):
+            self._probe_from = self.estimator.sent_avg
+            self.prober.start(want, now)
+
+    def _probe_over(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        for handle in self._padding:
+            handle.cancel()
+        self._padding.clear()
+        if outcome is Outcome.FAILED:
+            # The path does not carry the step: the estimate comes back to what flowed.
+            self.estimator.cap(self._probe_from * policy.HOLD_BAND_CEILING)
+
+    def _pad(self, bps: float) -> None:
+        """Spread this tick's padding: copies of recent video packets (duplicates to the
+        receiver, real load to the path)."""
+        self._padding = [h for h in self._padding if not h.cancelled()]
+        if bps <= 0 or not self._recent:
+            return
+        count = min(int(bps * TICK_S / 8 / NackBudget.ASSUMED_PACKET_BYTES), 64)
+        loop = asyncio.get_running_loop()
+        for i in range(count):
+            self._padding.append(loop.call_later(i * TICK_S / count, self._pad_one))
+
+    def _pad_one(self) -> None:
+        if not self.prober.running or not self._recent:
+            return
+        self._pad_next = (self._pad_next + 1) % len(self._recent)
+        sender, seq = self._recent[-1 - self._pad_next]
+        self._resend(sender, seq)
+
+    def _congested(self, now: float) -> bool:
+        return self.estimator.congested or self.estimator.remb_falling(now)
+
     def _on_video_dropped(self, ssrc: int) -> None:
         downtrack = self._by_ssrc.get(ssrc)
         if downtrack is not None:
@@ -181,7 +247,16 @@ class SubscriberLink:
             self.estimator.on_sent_rate((sent - last_bytes) * 8 / (now - last_t))
         self._last_sent = (now, sent)
         target = self.estimator.target(now)
-        self.nack.set_estimate(target, self.estimator.rtt)
+        budget = target
+        long_path = self.adaptive and self._long_path()
+        if long_path:
+            # Spend what the path has proven; what flows now is kept (no cut from proof).
+            self.prober.on_sent(self.estimator.sent_avg, self._congested(now), now)
+            self._probe_over(self.prober.tick(now))
+            proven = self.prober.proven(now)
+            if target > proven:
+                budget = max(proven, self._committed_bps)
+        self.nack.set_estimate(budget, self.estimator.rtt)
         videos: list[VideoDemand] = []
         audio = 0.0
         for mid, track in self._tracks.items():
@@ -204,18 +279,25 @@ class SubscriberLink:
             if self.lossy:
                 video_cost += policy.PROTECT_OVERHEAD
                 videos = [
-                    VideoDemand(v.track, v.priority, tuple(int(b * video_cost) for b in
-                                v.layers_bps), v.pausable)
+                    VideoDemand(
+                        v.track,
+                        v.priority,
+                        tuple(int(b * video_cost) for b in v.layers_bps),
+                        v.pausable,
+                    )
                     for v in videos
                 ]
         committed = audio
         if self.adaptive:
-            chosen = self.allocator.allocate(target, audio, videos, now)
+            chosen = self.allocator.allocate(budget, audio, videos, now)
             for video in videos:
                 layer = chosen[video.track]
                 self._tracks[video.track].downtrack.set_layer(layer)
                 committed += video.layers_bps[layer] if layer is not None else 0
         self._committed_bps = committed
+        if long_path:
+            self._probe(target, audio, videos, now)
+            self._pad(self.prober.padding_bps(committed, now))
         video_bps = committed - audio
         self._protect_bps = video_bps * (1 - 1 / video_cost)
         self._video_bps = video_bps / video_cost
@@ -279,12 +361,16 @@ class SubscriberLink:
             "queue_ms": round(queue * 1000),
             "layers": layers,
             "protected": self.protecting,
+            "probing": self.prober.running,
+            "probes": [self.prober.probes, self.prober.failures],
             "nack_refused": self.nack.refused,
             "paced_drops": self.pacer.dropped_packets,
         }
 
     def close(self) -> None:
         self._closed = True
+        for handle in self._padding:
+            handle.cancel()
         self.pacer.close()
         for task in self._resends:
             task.cancel()

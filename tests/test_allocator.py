@@ -68,3 +68,18 @@ def test_a_failed_upgrade_is_not_retried_at_once_and_backs_off():
     assert all(
         a.allocate(2_000_000, 80_000, [TEACHER], now=t) == {"teacher": 2} for t in range(30, 69)
     )
+
+
+def test_next_step_is_one_layer_at_a_time_paused_tracks_first():
+    a = Allocator()
+    assert a.next_step_bps(40_000, [TEACHER]) is None  # nothing allocated yet
+    assert a.allocate(200_000, 40_000, [TEACHER, UPLINK], now=0) == {"teacher": 2, "class-a": None}
+    # resume the paused uplink before the camera goes up
+    assert a.next_step_bps(40_000, [TEACHER, UPLINK]) == 40_000 + 120_000 + 60_000
+    a.allocate(400_000, 40_000, [TEACHER, UPLINK], now=1)  # upgrades wait for their hold
+    assert a.allocate(400_000, 40_000, [TEACHER, UPLINK], now=4) == {"teacher": 2, "class-a": 1}
+    # then the camera one layer up (360p), not straight to 720p
+    assert a.next_step_bps(40_000, [TEACHER, UPLINK]) == 40_000 + 400_000 + 60_000
+    top = Allocator()
+    top.allocate(5_000_000, 40_000, [TEACHER], now=0)
+    assert top.next_step_bps(40_000, [TEACHER]) is None  # already at the top

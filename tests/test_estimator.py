@@ -131,7 +131,9 @@ def test_after_a_cut_a_radio_link_climbs_back_unless_a_queue_stands():
             assert est.target(t) >= 300_000  # back to what the link carried, no further
             assert est.target(t) <= 1.5 * 240_000 + 1
         else:
-            assert est.target(t) <= low
+            # no climb once the queue is known (it takes QUEUE_WINDOW_S to be sure of it)
+            grown_meanwhile = (1 + policy.LOSS_GROWTH_PER_S) ** policy.QUEUE_WINDOW_S
+            assert est.target(t) <= low * grown_meanwhile
 
 
 def test_loss_free_streaks_on_a_radio_link_do_not_open_the_clean_growth():
@@ -165,3 +167,26 @@ def test_a_lan_losing_a_little_still_grows():
         est.on_rtt(0.005, t)
         est.on_loss(1 / 40 if i % 2 else 0.0, t, 40)
     assert est.target(20.0) >= 1_500_000
+
+
+def test_a_falling_remb_is_congestion_and_binds_at_once():
+    # On a clean path the REMB only echoes what we send and does not bind; when the
+    # receiver's delay detector sees a queue it falls, seconds before reports show it.
+    est = BandwidthEstimator()
+    t = feed(est, 10, loss=0.0, remb=1_500_000)
+    est.on_sent_rate(1_300_000)
+    assert est.target(t) >= 1_500_000
+    est.on_remb(400_000, t)
+    assert est.remb_falling(t) and est.target(t) == 400_000
+    assert est.target(t + policy.REMB_FALL_HOLD_S + 0.1) > 400_000  # it binds only a while
+
+
+def test_an_overflowing_queue_cuts_to_what_got_through_in_one_report():
+    # 1.3 Mbps into a link that fell to 300 kbps: a report loses ~77%. GCC's half-the-loss
+    # cut needed three reports (three seconds of full queue) to get under the link.
+    est = BandwidthEstimator()
+    t = feed(est, 10, loss=0.0, remb=None)
+    for _ in range(4):
+        est.on_sent_rate(1_300_000)
+    est.on_loss(0.77, t, PACKETS)
+    assert est.target(t) <= 1_300_000 * 0.23 + 1

@@ -167,7 +167,7 @@ async def test_no_protection_where_a_nack_is_fast_enough_or_copies_too_costly():
     assert not lan.link.protecting
     await lan.close()
     fast = Steered()
-    await fast.feed(6, 3_000_000, 0.0)  # 720p flowing ...
+    await fast.feed(12, 3_000_000, 0.0)  # 720p flowing (probed up) ...
     await fast.feed(3, 3_000_000, 0.03)  # ... then loss: sending 1.2 Mbps twice is not the cure
     assert not fast.link.protecting
     await fast.close()
@@ -181,4 +181,52 @@ async def test_protection_starts_within_seconds_of_a_join_on_a_lossy_link():
     await s.feed(2.5, 300_000, 0.03)  # 400 packets
     assert s.link.estimator.loss_avg < policy.PROTECT_LOSS_ON
     assert s.link.protecting
+    await s.close()
+
+
+async def test_an_upgrade_on_a_long_path_waits_for_a_probe_that_pads_up_to_its_rate(monkeypatch):
+    resent: list[int] = []
+
+    async def resend(sender, seq: int) -> None:
+        resent.append(seq)
+
+    monkeypatch.setattr(rtc_internals, "resend", resend)
+    s = Steered()
+    s.link.estimator.on_rtt(0.15, s.clock.t)  # a long path: a failed trial costs seconds
+    for seq in range(20):  # some 180p packets went out: what the padding copies
+        s.link._on_rtp_sent(rtp(s.sender._ssrc, seq, 1000), s.clock.t)
+    while not s.link.prober.running:  # a clean link: the estimate grows past what we send
+        await s.feed(0.25, 3_000_000, 0.0)
+        assert s.track._target_layer == 2  # ... but no upgrade on the estimate alone
+        assert s.clock.t < 1010
+    assert s.link.health()["probing"]
+    rate = s.link.prober.rate
+    assert rate == 400_000 * policy.UPGRADE_HEADROOM  # one step: 360p, not 720p
+    await asyncio.sleep(0.3)  # this tick's padding, spread over the tick
+    # the padding fills what the probe asks beyond the media (120 kbps of 180p)
+    expected = (rate - 120_000) * 0.25 / 8 / 1200
+    assert abs(len(resent) - expected) <= 1 and set(resent) <= set(range(20))
+
+    # A report showing the queue overflow fails the probe: no upgrade, no probe for a while.
+    await s.feed(0.25, None, 0.3)
+    assert not s.link.prober.running and s.link.prober.failures == 1
+    await s.feed(policy.PROBE_BACKOFF_S - 1, 3_000_000, 0.0)
+    assert s.link.prober.probes == 1 and s.track._target_layer == 2
+
+    # After the backoff, a probe that a clean report covers opens the upgrade.
+    while s.link.prober.probes == 1:
+        await s.feed(0.25, 3_000_000, 0.0)
+    await s.feed(policy.PROBE_S + 0.5, 3_000_000, 0.0)
+    assert s.link.prober.failures == 1 and s.link.prober.proven(s.clock.t) >= rate
+    await s.feed(policy.UPGRADE_HOLD_S + 0.5, 3_000_000, 0.0)
+    assert s.track._target_layer == 1  # 360p
+    await s.close()
+
+
+async def test_on_a_lan_the_estimate_is_spent_without_probing():
+    s = Steered()
+    for _ in range(40):
+        s.link.estimator.on_rtt(0.005, s.clock.t)
+        await s.feed(0.25, 3_000_000, 0.0)
+    assert s.track._target_layer == 0 and s.link.prober.probes == 0
     await s.close()

@@ -1,0 +1,70 @@
+"""The prober on synthetic reports: what the path proved, probes judged, failures backed off."""
+
+from media import policy
+from media.prober import Outcome, Prober
+
+
+def test_proof_is_what_flowed_lately_and_congestion_forgets_it():
+    p = Prober(start_bps=300_000)
+    assert p.proven(0.0) == 300_000  # nothing sent yet: the first guess
+    p.on_sent(450_000, congested=False, now=1.0)
+    p.on_sent(420_000, congested=False, now=2.0)
+    assert p.proven(2.0) == 450_000
+    assert p.proven(1.0 + policy.PROVEN_WINDOW_S + 0.1) == 420_000  # 450k is too old now
+    p.on_sent(900_000, congested=True, now=3.0)  # a queue: what flowed proves nothing
+    assert p.proven(3.0) == 300_000
+
+
+def test_a_clean_report_after_the_padding_proves_the_rate():
+    p = Prober()
+    p.on_sent(450_000, False, 0.0)
+    p.start(1_400_000, 1.0)
+    assert p.padding_bps(500_000, 1.2) == 900_000  # pad the media up to the probe's rate
+    assert p.on_report(0.0, 0.0, 0.01, 1.5) is None  # during the padding: not judged yet
+    assert p.tick(1.6) is None
+    assert p.padding_bps(500_000, 1.0 + policy.PROBE_S) == 0.0
+    assert p.on_report(0.0, 0.0, 0.02, 1.0 + policy.PROBE_S + 0.3) is None  # covers its end
+    assert p.tick(1.0 + policy.PROBE_S + 0.5) is Outcome.PROVEN
+    assert p.proven(3.0) == 1_400_000 and not p.running
+
+
+def test_loss_a_queue_or_a_falling_remb_fail_the_probe_at_once_and_back_off():
+    p = Prober()
+    p.start(1_400_000, 0.0)
+    # the link loses 3% anyway: 5% is within its own loss plus the margin
+    assert p.on_report(0.05, 0.03, 0.0, 0.4) is None
+    assert p.on_report(0.15, 0.03, 0.0, 0.6) is Outcome.FAILED  # the queue overflowed
+    assert not p.running and p.padding_bps(0, 0.7) == 0.0
+    assert not p.may_start(0.6 + policy.PROBE_BACKOFF_S - 0.1)
+    assert p.may_start(0.6 + policy.PROBE_BACKOFF_S)
+
+    t = 20.0
+    p.start(1_400_000, t)
+    assert p.on_report(0.0, 0.0, policy.PROBE_QUEUE_S + 0.02, t + 0.5) is Outcome.FAILED
+    assert not p.may_start(t + 0.5 + 2 * policy.PROBE_BACKOFF_S - 0.1)  # doubled
+
+    t = 60.0
+    p.start(1_400_000, t)
+    assert p.on_remb_fall(t + 0.3) is Outcome.FAILED
+    assert p.failures == 3 and p.proven(t + 1) == policy.START_BPS
+
+
+def test_no_report_after_the_probe_proves_nothing():
+    p = Prober()
+    p.start(1_000_000, 0.0)
+    assert p.tick(policy.PROBE_S + 0.1) is None  # still waiting for a report
+    assert p.tick(policy.PROBE_S + policy.PROBE_JUDGE_S) is Outcome.FAILED
+    assert p.proven(5.0) == policy.START_BPS
+
+
+def test_a_success_resets_the_backoff():
+    p = Prober()
+    p.start(1_000_000, 0.0)
+    p.on_remb_fall(0.2)
+    t = 0.2 + policy.PROBE_BACKOFF_S
+    p.start(800_000, t)
+    p.on_report(0.0, 0.0, 0.0, t + policy.PROBE_S)
+    assert p.tick(t + policy.PROBE_S) is Outcome.PROVEN
+    p.start(1_000_000, t + 5)
+    p.on_remb_fall(t + 5.2)
+    assert p.may_start(t + 5.2 + policy.PROBE_BACKOFF_S)  # back to the first backoff
