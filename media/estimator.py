@@ -58,7 +58,10 @@ class BandwidthEstimator:
 
     def on_remb(self, bps: float, now: float) -> None:
         before = self._fresh_remb(now)
-        if before is not None and bps < before * policy.REMB_FALL:
+        # A fall below what we send: a receiver whose detector sees the queue grow reports
+        # ~0.85x what reaches it. (aiortc's REMB starts far below the link and wanders there.)
+        below = self.sent_avg and bps < self.sent_avg * policy.REMB_FALL
+        if before is not None and bps < before * policy.REMB_FALL and below:
             self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
 

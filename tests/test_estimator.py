@@ -179,6 +179,13 @@ def test_a_falling_remb_is_congestion_and_binds_at_once():
     est.on_remb(400_000, t)
     assert est.remb_falling(t) and est.target(t) == 400_000
     assert est.target(t + policy.REMB_FALL_HOLD_S + 0.1) > 400_000  # it binds only a while
+    # aiortc's REMB starts far below the link and wanders: a fall that stays above what we
+    # send is no queue
+    calm = BandwidthEstimator()
+    t = feed(calm, 10, loss=0.0, remb=140_000)
+    calm.on_sent_rate(80_000)
+    calm.on_remb(110_000, t)
+    assert not calm.remb_falling(t) and calm.target(t) > 140_000
 
 
 def test_an_overflowing_queue_cuts_to_what_got_through_in_one_report():
