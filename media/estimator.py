@@ -56,14 +56,17 @@ class BandwidthEstimator:
         weight = policy.SENT_SMOOTHING if self.sent_avg else 1.0
         self.sent_avg += weight * (bps - self.sent_avg)
 
-    def on_remb(self, bps: float, now: float) -> None:
+    def on_remb(self, bps: float, now: float) -> bool:
+        """A receiver's REMB; True when it fell (its delay detector saw a queue grow)."""
         before = self._fresh_remb(now)
+        fell = before is not None and bps < before * policy.REMB_FALL
         # A fall below what we send: a receiver whose detector sees the queue grow reports
         # ~0.85x what reaches it. (aiortc's REMB starts far below the link and wanders there.)
         below = self.sent_avg and bps < self.sent_avg * policy.REMB_FALL
-        if before is not None and bps < before * policy.REMB_FALL and below:
+        if fell and below:
             self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
+        return fell
 
     def remb_falling(self, now: float) -> bool:
         """The receiver's REMB fell lately: its delay detector sees a queue growing."""
@@ -73,11 +76,20 @@ class BandwidthEstimator:
         """The path failed at this rate (a probe): the estimate stays below it for now."""
         self._loss_rate = self._clamp(min(self._loss_rate, bps))
 
-    def on_loss(self, fraction: float, now: float, packets: int | None = None) -> None:
+    def on_loss(
+        self, fraction: float, now: float, packets: int | None = None, probing: bool = False
+    ) -> None:
         """Fraction of packets lost (0..1) since the last receiver report, and how many
-        packets that report covers (unknown for a stream's first report)."""
+        packets that report covers (unknown for a stream's first report). `probing`: our own
+        probe may have overflowed the queue: a report too bad to be chance still cuts, but
+        the loss is not the link's own (no radio loss to protect against, no hold band)."""
         self.loss = fraction
         self.reports += 1
+        if probing:
+            self._clean_packets = 0
+            if fraction > policy.LOSS_CUT_AT_ONCE and self.sent_avg:
+                self._loss_rate = self._clamp(min(self._loss_rate, self.sent_avg * (1 - fraction)))
+            return
         self._count(packets or 0, fraction)
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:

@@ -84,6 +84,7 @@ PROBE_LOSS_MAX = 0.05  # above the link's own loss (the window's) by this: the p
 PROBE_QUEUE_S = 0.06  # RTT above the path's minimum by this during the probe: it queued
 PROBE_BACKOFF_S = 8.0  # no probe for this long after a failure, doubling on each
 PROBE_BACKOFF_MAX_S = 64.0
+PROBE_FAILED_CAP = 0.85  # a failed probe caps the estimate at this share of its rate
 PROVEN_WINDOW_S = 10.0  # a rate sent or probed without congestion proves itself this long
 
 # Default bitrates of the three camera layers the teacher page publishes (highest first).

@@ -88,9 +88,12 @@ class Prober:
             self._covered = True
         return None
 
-    def on_remb_fall(self, now: float) -> Outcome | None:
-        """The receiver's delay detector saw the probe queue up."""
-        return self._fail(now) if self.rate is not None else None
+    def on_remb(self, bps: float, fell: bool, now: float) -> Outcome | None:
+        """A REMB that fell under the probe's rate: the receiver's delay detector saw the
+        probe queue up (it reports ~0.85x what reaches it)."""
+        if self.rate is not None and fell and bps < self.rate * policy.REMB_FALL:
+            return self._fail(now)
+        return None
 
     def tick(self, now: float) -> Outcome | None:
         """Judge a probe whose padding is over: clean once a report covered it."""

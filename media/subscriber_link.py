@@ -58,7 +58,8 @@ class SubscriberLink:
         self.pacer = Pacer(self._on_video_dropped)
         self.nack = NackBudget()
         self.prober = Prober()
-        self._probe_from = 0.0  # what we sent before the running probe
+        self._failed_rate = 0.0  # the running probe's rate, kept for its failure
+        self._probe_failed_at = -1e9
         self._recent: deque[tuple[RTCRtpSender, int]] = deque(maxlen=64)  # video sent, for padding
         self._pad_next = 0
         self._padding: list[asyncio.TimerHandle] = []
@@ -114,17 +115,17 @@ class SubscriberLink:
 
     def _on_feedback(self, fb: rtc_internals.Feedback, kind: str) -> None:
         now = self._clock()
-        if fb.remb_bps is not None:
-            self.estimator.on_remb(fb.remb_bps, now)
+        fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now)
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
-            self.estimator.on_loss(fb.loss, now, fb.packets)
+            probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
+            self.estimator.on_loss(fb.loss, now, fb.packets, probing)
         if fb.rtt is not None:
             self.estimator.on_rtt(fb.rtt, now)
         if not self.prober.running:
             return
-        if fb.remb_bps is not None and self.estimator.remb_falling(now):
-            self._probe_over(self.prober.on_remb_fall(now))
+        if fb.remb_bps is not None:
+            self._probe_over(self.prober.on_remb(fb.remb_bps, fell, now))
         elif fb.loss is not None:
             floor = self.estimator.min_rtt
             queue = fb.rtt - floor if fb.rtt is not None and floor is not None else None
@@ -187,7 +188,7 @@ class SubscriberLink:
             return
         want = step * policy.UPGRADE_HEADROOM
         if target >= want > self.prober.proven(now) and self.prober.may_start(now):
-            self._probe_from = self.estimator.sent_avg
+            self._failed_rate = want
             self.prober.start(want, now)
 
     def _probe_over(self, outcome: Outcome | None) -> None:
@@ -197,8 +198,12 @@ class SubscriberLink:
             handle.cancel()
         self._padding.clear()
         if outcome is Outcome.FAILED:
-            # The path does not carry the step: the estimate comes back to what flowed.
-            self.estimator.cap(self._probe_from * policy.HOLD_BAND_CEILING)
+            self._probe_failed_at = self._clock()
+            # The path does not carry the step: the estimate comes back under it (never
+            # under what flows now: a failed probe is no reason to come down).
+            self.estimator.cap(
+                max(self._failed_rate * policy.PROBE_FAILED_CAP, self._committed_bps)
+            )
 
     def _pad(self, bps: float) -> None:
         """Spread this tick's padding: copies of recent video packets (duplicates to the

@@ -45,7 +45,9 @@ def test_loss_a_queue_or_a_falling_remb_fail_the_probe_at_once_and_back_off():
 
     t = 60.0
     p.start(1_400_000, t)
-    assert p.on_remb_fall(t + 0.3) is Outcome.FAILED
+    assert p.on_remb(1_500_000, False, t + 0.2) is None  # risen: the probe got through so far
+    assert p.on_remb(1_300_000, True, t + 0.3) is None  # fell, but still above the probe's rate
+    assert p.on_remb(900_000, True, t + 0.4) is Outcome.FAILED
     assert p.failures == 3 and p.proven(t + 1) == policy.START_BPS
 
 
@@ -60,11 +62,11 @@ def test_no_report_after_the_probe_proves_nothing():
 def test_a_success_resets_the_backoff():
     p = Prober()
     p.start(1_000_000, 0.0)
-    p.on_remb_fall(0.2)
+    p.on_remb(500_000, True, 0.2)
     t = 0.2 + policy.PROBE_BACKOFF_S
     p.start(800_000, t)
     p.on_report(0.0, 0.0, 0.0, t + policy.PROBE_S)
     assert p.tick(t + policy.PROBE_S) is Outcome.PROVEN
     p.start(1_000_000, t + 5)
-    p.on_remb_fall(t + 5.2)
+    p.on_remb(500_000, True, t + 5.2)
     assert p.may_start(t + 5.2 + policy.PROBE_BACKOFF_S)  # back to the first backoff

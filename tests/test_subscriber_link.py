@@ -218,8 +218,18 @@ async def test_an_upgrade_on_a_long_path_waits_for_a_probe_that_pads_up_to_its_r
         await s.feed(0.25, 3_000_000, 0.0)
     await s.feed(policy.PROBE_S + 0.5, 3_000_000, 0.0)
     assert s.link.prober.failures == 1 and s.link.prober.proven(s.clock.t) >= rate
-    await s.feed(policy.UPGRADE_HOLD_S + 0.5, 3_000_000, 0.0)
-    assert s.track._target_layer == 1  # 360p
+    start = s.clock.t
+    while s.track._target_layer != 1:  # 360p after the allocator's hold
+        await s.feed(0.25, 3_000_000, 0.0)
+        assert s.clock.t < start + policy.UPGRADE_HOLD_S + 1
+
+    # The 720p step fails its probe: 360p stays (a failed probe is no reason to come down).
+    await s.feed(0.25, 3_000_000, 0.0)
+    assert s.link.prober.rate == 1_200_000 * policy.UPGRADE_HEADROOM
+    await s.feed(0.25, None, 0.3)
+    assert s.link.prober.failures == 2
+    await s.feed(2, 3_000_000, 0.0)
+    assert s.track._target_layer == 1
     await s.close()
 
 
