@@ -94,9 +94,13 @@ def install() -> None:
         _note("remb", round(bps))
 
     def loss(
-        self: estimator.BandwidthEstimator, fraction: float, now: float, packets: int | None = None
+        self: estimator.BandwidthEstimator,
+        fraction: float,
+        now: float,
+        packets: int | None = None,
+        probing: bool = False,
     ) -> None:
-        _note("rr_loss", [round(fraction, 4), packets])
+        _note("rr_loss", [round(fraction, 4), packets, probing])
 
     def rtt(self: estimator.BandwidthEstimator, value: float, now: float) -> None:
         _note("rtt", [round(value, 4), round(self.target(now)), round(self.sent_bps)])

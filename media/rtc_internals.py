@@ -19,6 +19,7 @@ Hooks:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 _DECODER_THREAD_ATTR = "_RTCRtpReceiver__decoder_thread"
 _PACKET_COUNT_ATTR = "_RTCRtpSender__packet_count"
 _OCTET_COUNT_ATTR = "_RTCRtpSender__octet_count"
+log = logging.getLogger(__name__)
+
 _LSR_ATTR = "_RTCRtpSender__lsr"
 _LSR_TIME_ATTR = "_RTCRtpSender__lsr_time"
 
@@ -268,7 +271,10 @@ def tap_sender(
                 pass
         await handle(packet)
         if feedback.loss is not None or feedback.remb_bps is not None:
-            on_feedback(feedback)
+            try:
+                on_feedback(feedback)
+            except Exception:  # a bug of ours must not stop aiortc's DTLS receive loop
+                log.exception("feedback handler failed")
 
     async def gated_retransmit(sequence_number: int) -> None:
         if allow_retransmit(sequence_number):
