@@ -81,14 +81,13 @@ class BandwidthEstimator:
     ) -> None:
         """Fraction of packets lost (0..1) since the last receiver report, and how many
         packets that report covers (unknown for a stream's first report). `probing`: our own
-        probe may have overflowed the queue: a report too bad to be chance still cuts, but
-        the loss is not the link's own (no radio loss to protect against, no hold band)."""
+        probe's padding may have overflowed the queue: that loss is not the link's (no radio
+        loss to protect against) nor the media's (the padding stops and the probe's failure
+        caps the estimate); the reports after it judge the link again."""
         self.loss = fraction
         self.reports += 1
         if probing:
             self._clean_packets = 0
-            if fraction > policy.LOSS_CUT_AT_ONCE and self.sent_avg:
-                self._loss_rate = self._clamp(min(self._loss_rate, self.sent_avg * (1 - fraction)))
             return
         self._count(packets or 0, fraction)
         self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
