@@ -102,7 +102,9 @@ def install() -> None:
     ) -> None:
         _note("rr_loss", [round(fraction, 4), packets, probing])
 
-    def rtt(self: estimator.BandwidthEstimator, value: float, now: float) -> None:
+    def rtt(
+        self: estimator.BandwidthEstimator, value: float, now: float, probing: bool = False
+    ) -> None:
         _note("rtt", [round(value, 4), round(self.target(now)), round(self.sent_bps)])
 
     _wrap(est, "on_remb", remb)

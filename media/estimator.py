@@ -165,7 +165,11 @@ class BandwidthEstimator:
             and self._window_lost <= policy.CLEAN_WINDOW_LOSS * self._window_packets
         )
 
-    def on_rtt(self, rtt: float, now: float) -> None:
+    def on_rtt(self, rtt: float, now: float, probing: bool = False) -> None:
+        """A round-trip sample. `probing`: our probe's padding may have queued it: the probe
+        judges it, the delay controller does not (the padding stops)."""
+        if probing:
+            return
         # A standing queue raises every sample; one report stuck behind a burst raises one.
         # Judge the least of the last QUEUE_WINDOW_S of samples.
         self._rtts.append((now, rtt))
@@ -180,7 +184,11 @@ class BandwidthEstimator:
             base = self.sent_bps or self.target(now)
             self._delay_rate = self._clamp(min(self._delay_rate, base * policy.QUEUE_DELAY_CUT))
         elif last is not None:
-            grown = self._delay_rate * (1 + policy.QUEUE_GROWTH_PER_S) ** min(now - last, 1.0)
+            # Once the queue is gone, grow back fast: the estimate is a licence to probe, the
+            # allocator spends only what a probe or the flow has proven.
+            gone = rtt - self._min_rtt < policy.CLEAR_QUEUE_S
+            growth = policy.QUEUE_CLEAR_GROWTH_PER_S if gone else policy.QUEUE_GROWTH_PER_S
+            grown = self._delay_rate * (1 + growth) ** min(now - last, 1.0)
             self._delay_rate = self._clamp(grown)
 
     @property

@@ -34,6 +34,7 @@ QUEUE_DELAY_HIGH = 0.15  # RTT above the path's minimum by this much: a standing
 QUEUE_WINDOW_S = 1.5  # ... in every RTT sample of this long (one late report is no queue)
 QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
+QUEUE_CLEAR_GROWTH_PER_S = 0.30  # ... and this once RTT is back within CLEAR_QUEUE_S of its least
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
 # A receiver's REMB falls only when its delay detector sees a queue growing (it never follows
 # an app-limited sender down): a fall by this much, to below what we send, is congestion, news

@@ -117,11 +117,11 @@ class SubscriberLink:
         now = self._clock()
         fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now)
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
+        probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
         if fb.loss is not None:
-            probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
             self.estimator.on_loss(fb.loss, now, fb.packets, probing)
         if fb.rtt is not None:
-            self.estimator.on_rtt(fb.rtt, now)
+            self.estimator.on_rtt(fb.rtt, now, probing)
         if not self.prober.running:
             return
         if fb.remb_bps is not None:

@@ -77,9 +77,19 @@ def test_rising_rtt_backs_off_and_recovers():
     est.on_rtt(0.45, 3.1)
     assert est.target(3.1) <= 300_000 * policy.QUEUE_DELAY_CUT + 1
     assert est.queue_delay is not None and est.queue_delay > 0.25
-    for i in range(4, 40):
+    # once the queue is gone the delay cap grows back fast (only probes spend it): the
+    # 30 s dip left it at 5%/s, 20 s to double
+    low = est.target(3.1)
+    for i in range(4, 8):
+        est.on_rtt(0.15, i)
+    assert est.target(7) >= 2 * low
+    for i in range(8, 40):
         est.on_rtt(0.15, i)
     assert est.target(40) >= before
+    # a sample our own probe queued is not the link's queue
+    est.on_rtt(0.6, 41, probing=True)
+    est.on_rtt(0.6, 41.5, probing=True)
+    assert est.queue_delay == 0 and est.target(41.5) >= before
 
 
 def test_reports_that_happen_to_show_no_loss_do_not_ratchet_the_rate_up():
