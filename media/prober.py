@@ -6,9 +6,9 @@ full queue when it fails. Instead the subscriber link asks the prober:
 - `proven(now)`: the most the path carried lately without congestion: what we sent, or a
   probe's rate, within PROVEN_WINDOW_S. Congestion forgets it all.
 - before an upgrade, `start()` a probe at the upgraded rate: for PROBE_S the link pads what it
-  sends up to that rate with copies of recent packets (receivers drop them). A report showing
-  loss beyond the link's own or a queue, or a falling REMB, fails it at once; a report after
-  its end that finds the path clean proves the rate, and the allocator may upgrade.
+  sends up to that rate with copies of recent packets (receivers drop them). NACKs or a
+  report showing loss beyond the link's own, a queue, or a falling REMB fail it at once; a
+  report after its end that finds the path clean proves the rate: the allocator may upgrade.
 Failures back off (PROBE_BACKOFF_S, doubling), as a failed probe still cost the path a second
 of queue.
 """
@@ -32,6 +32,9 @@ class Prober:
         self._proven: deque[tuple[float, float]] = deque()  # (when, bps)
         self.rate: float | None = None  # the running probe's total rate
         self._started = 0.0
+        self._link_loss = 0.0
+        self._media_sent = 0  # media packets sent during the probe
+        self._nacked: set[object] = set()  # ... and those a receiver asked for again
         self._covered = False  # a report arrived after the padding stopped
         self._next_ok = 0.0
         self._backoff = policy.PROBE_BACKOFF_S
@@ -63,9 +66,28 @@ class Prober:
     def may_start(self, now: float) -> bool:
         return self.rate is None and now >= self._next_ok
 
-    def start(self, rate_bps: float, now: float) -> None:
+    def start(self, rate_bps: float, now: float, link_loss: float = 0.0) -> None:
+        """Probe at `rate_bps` on a link that loses `link_loss` of its packets anyway."""
         self.rate, self._started, self._covered = rate_bps, now, False
+        self._link_loss = link_loss
+        self._media_sent = 0
+        self._nacked: set[object] = set()
         self.probes += 1
+
+    def on_media_sent(self) -> None:
+        self._media_sent += 1
+
+    def on_nack(self, key: object, now: float) -> Outcome | None:
+        """A receiver asked for a media packet sent during the probe: NACKs come back a
+        one-way delay after a loss, a report up to a second later. More than the link loses
+        anyway is the probe overflowing the queue: stop before the picture freezes."""
+        if self.rate is None:
+            return None
+        self._nacked.add(key)
+        allowed = max(
+            policy.PROBE_NACKS_MIN, (self._link_loss + policy.PROBE_LOSS_MAX) * self._media_sent
+        )
+        return self._fail(now) if len(self._nacked) > allowed else None
 
     def padding_bps(self, media_bps: float, now: float) -> float:
         """What to send on top of the media now to reach the probe's rate."""

@@ -60,7 +60,10 @@ class SubscriberLink:
         self.prober = Prober()
         self._failed_rate = 0.0  # the running probe's rate, kept for its failure
         self._probe_failed_at = -1e9
-        self._recent: deque[tuple[RTCRtpSender, int]] = deque(maxlen=64)  # video sent, for padding
+        # Video sent lately, numbered, for padding: (number, sender, seq)
+        self._recent: deque[tuple[int, RTCRtpSender, int]] = deque(maxlen=64)
+        self._video_sent = 0  # video packets sent so far (numbers the above)
+        self._copied = 0  # the newest number the padding copied
         self._pad_next = 0
         self._padding: list[asyncio.TimerHandle] = []
         self._tracks: dict[str, _Track] = {}  # by mid
@@ -102,7 +105,11 @@ class SubscriberLink:
         kind = downtrack.kind
 
         def allow(seq: int, ssrc: int = ssrc) -> bool:
-            return self.nack.allow((ssrc, seq)) if self.adaptive else True
+            if not self.adaptive:
+                return True
+            if self.prober.running and kind == "video":
+                self._probe_over(self.prober.on_nack((ssrc, seq), self._clock()))
+            return self.nack.allow((ssrc, seq))
 
         rtc_internals.tap_sender(sender, lambda fb: self._on_feedback(fb, kind), allow)
 
@@ -139,7 +146,10 @@ class SubscriberLink:
             return  # audio (RED protects it), or a copy already
         seq = rtp_seq(data)
         self.nack.sent((ssrc, seq), len(data), now)
-        self._recent.append((sender, seq))
+        self._video_sent += 1
+        self._recent.append((self._video_sent, sender, seq))
+        if self.prober.running:
+            self.prober.on_media_sent()
         if self.protecting and self._protect_spend(len(data), now):
             asyncio.get_running_loop().call_later(policy.PROTECT_DELAY_S, self._resend, sender, seq)
 
@@ -189,7 +199,8 @@ class SubscriberLink:
         want = step * policy.UPGRADE_HEADROOM
         if target >= want > self.prober.proven(now) and self.prober.may_start(now):
             self._failed_rate = want
-            self.prober.start(want, now)
+            self._copied = self._video_sent  # copies from the probe's start on
+            self.prober.start(want, now, self.estimator.window_loss or self.estimator.loss_avg)
 
     def _probe_over(self, outcome: Outcome | None) -> None:
         if outcome is None:
@@ -219,8 +230,16 @@ class SubscriberLink:
     def _pad_one(self) -> None:
         if not self.prober.running or not self._recent:
             return
-        self._pad_next = (self._pad_next + 1) % len(self._recent)
-        sender, seq = self._recent[-1 - self._pad_next]
+        # Every media packet sent during the probe gets its copy first: a packet the probe's
+        # queue overflow drops is then rarely missed (drop-tail loses runs, the copy comes
+        # later). What is left pads with older packets.
+        fresh = [entry for entry in self._recent if entry[0] > self._copied]
+        if fresh:
+            number, sender, seq = fresh[0]
+            self._copied = number
+        else:
+            self._pad_next = (self._pad_next + 1) % len(self._recent)
+            _, sender, seq = self._recent[-1 - self._pad_next]
         self._resend(sender, seq)
 
     def _congested(self, now: float) -> bool:

@@ -70,3 +70,21 @@ def test_a_success_resets_the_backoff():
     p.start(1_000_000, t + 5)
     p.on_remb(500_000, True, t + 5.2)
     assert p.may_start(t + 5.2 + policy.PROBE_BACKOFF_S)  # back to the first backoff
+
+
+def test_nacks_beyond_the_links_own_loss_stop_the_probe_before_a_report_comes():
+    clean = Prober()
+    clean.start(1_400_000, 0.0, link_loss=0.0)
+    for _ in range(40):
+        clean.on_media_sent()
+    assert clean.on_nack(("v", 1), 0.2) is None  # a couple of losses happen anyway
+    assert clean.on_nack(("v", 1), 0.21) is None  # the receiver asking again is one loss
+    assert clean.on_nack(("v", 2), 0.22) is None
+    assert clean.on_nack(("v", 3), 0.25) is Outcome.FAILED  # 3 of 40 on a clean link
+    radio = Prober()
+    radio.start(1_400_000, 0.0, link_loss=0.03)
+    for _ in range(100):
+        radio.on_media_sent()
+    for seq in range(8):  # 8%: its own 3% plus the margin
+        assert radio.on_nack(("v", seq), 0.5) is None
+    assert radio.on_nack(("v", 99), 0.6) is Outcome.FAILED

@@ -207,6 +207,14 @@ async def test_an_upgrade_on_a_long_path_waits_for_a_probe_that_pads_up_to_its_r
     expected = (rate - 120_000) * 0.25 / 8 / 1200
     assert abs(len(resent) - expected) <= 1 and set(resent) <= set(range(20))
 
+    # Media sent during the probe is copied first (a packet lost in an overflow has its copy).
+    resent.clear()
+    for seq in range(20, 24):
+        s.link._on_rtp_sent(rtp(s.sender._ssrc, seq, 1000), s.clock.t)
+    s.link._pad(1_000_000)
+    await asyncio.sleep(0.3)
+    assert resent[:4] == [20, 21, 22, 23]
+
     # A report showing the queue overflow fails the probe: no upgrade, no probe for a while.
     await s.feed(0.25, None, 0.3)
     assert not s.link.prober.running and s.link.prober.failures == 1
@@ -239,4 +247,23 @@ async def test_on_a_lan_the_estimate_is_spent_without_probing():
         s.link.estimator.on_rtt(0.005, s.clock.t)
         await s.feed(0.25, 3_000_000, 0.0)
     assert s.track._target_layer == 0 and s.link.prober.probes == 0
+    await s.close()
+
+
+async def test_nacks_during_a_probe_fail_it_at_once(monkeypatch):
+    async def resend(sender, seq: int) -> None:
+        pass
+
+    monkeypatch.setattr(rtc_internals, "resend", resend)
+    s = Steered()
+    s.link.estimator.on_rtt(0.15, s.clock.t)
+    while not s.link.prober.running:
+        await s.feed(0.25, 3_000_000, 0.0)
+        assert s.clock.t < 1010
+    for seq in range(30):  # media during the probe ...
+        s.link._on_rtp_sent(rtp(s.sender._ssrc, seq, 1000), s.clock.t)
+    for seq in (3, 4, 5):  # ... a run of it lost in the overflowing queue
+        await s.sender._retransmit(seq)  # what a NACK from the receiver does
+    assert not s.link.prober.running and s.link.prober.failures == 1
+    assert s.track._target_layer == 2
     await s.close()
