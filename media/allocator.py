@@ -34,22 +34,31 @@ class Allocator:
         self._backoff: dict[str, float] = {}
 
     def allocate(
-        self, budget_bps: float, audio_bps: float, videos: list[VideoDemand], now: float
+        self,
+        budget_bps: float,
+        audio_bps: float,
+        videos: list[VideoDemand],
+        now: float,
+        proven_bps: float | None = None,
     ) -> dict[str, int | None]:
+        """`budget_bps`: the estimate, what may flow; `proven_bps`: what the path has shown
+        it carries (media/prober.py), the most an upgrade may spend. What flows now is cut
+        only by the estimate."""
         budget = budget_bps - audio_bps  # audio is never cut
+        spendable = budget if proven_bps is None else min(budget, proven_bps - audio_bps)
         ordered = sorted(videos, key=lambda v: v.priority)
         self._caps = {t: c for t, c in self._caps.items() if c[1] > now}
-        ideal = self._fit(budget, ordered)
+        ideal = self._fit(spendable, ordered)
         # A new track starts where the estimate says; hysteresis applies to changes only.
         current = {v.track: self._current.get(v.track, ideal[v.track]) for v in ordered}
         if self._cost(ordered, current) > budget * policy.DOWNGRADE_MARGIN:
-            chosen = self._at_most(current, ideal, ordered)  # down at once
+            chosen = self._at_most(current, self._fit(budget, ordered), ordered)  # down at once
             self._upgrade_ok_since = None
         elif self._cost(ordered, ideal) > self._cost(ordered, current):
             # Up only with headroom held for a while: no flapping on a noisy estimate.
-            fits = self._cost(ordered, ideal) * policy.UPGRADE_HEADROOM <= budget
+            fits = self._cost(ordered, ideal) * policy.UPGRADE_HEADROOM <= spendable
             if not fits:
-                ideal = self._fit(budget / policy.UPGRADE_HEADROOM, ordered)
+                ideal = self._fit(spendable / policy.UPGRADE_HEADROOM, ordered)
                 fits = self._cost(ordered, ideal) > self._cost(ordered, current)
             if fits and self._upgrade_ok_since is None:
                 self._upgrade_ok_since = now

@@ -271,16 +271,14 @@ class SubscriberLink:
             self.estimator.on_sent_rate((sent - last_bytes) * 8 / (now - last_t))
         self._last_sent = (now, sent)
         target = self.estimator.target(now)
-        budget = target
+        proven: float | None = None  # what upgrades may spend (None: the estimate)
         long_path = self.adaptive and self._long_path()
         if long_path:
-            # Spend what the path has proven; what flows now is kept (no cut from proof).
             self.prober.on_sent(self.estimator.sent_avg, self._congested(now), now)
             self._probe_over(self.prober.tick(now))
             proven = self.prober.proven(now)
-            if target > proven:
-                budget = max(proven, self._committed_bps)
-        self.nack.set_estimate(budget, self.estimator.rtt)
+        nack_share_of = target if proven is None else min(target, max(proven, self._committed_bps))
+        self.nack.set_estimate(nack_share_of, self.estimator.rtt)
         videos: list[VideoDemand] = []
         audio = 0.0
         for mid, track in self._tracks.items():
@@ -313,7 +311,7 @@ class SubscriberLink:
                 ]
         committed = audio
         if self.adaptive:
-            chosen = self.allocator.allocate(budget, audio, videos, now)
+            chosen = self.allocator.allocate(target, audio, videos, now, proven)
             for video in videos:
                 layer = chosen[video.track]
                 self._tracks[video.track].downtrack.set_layer(layer)

@@ -83,3 +83,17 @@ def test_next_step_is_one_layer_at_a_time_paused_tracks_first():
     top = Allocator()
     top.allocate(5_000_000, 40_000, [TEACHER], now=0)
     assert top.next_step_bps(40_000, [TEACHER]) is None  # already at the top
+
+
+def test_upgrades_spend_what_is_proven_and_only_the_estimate_cuts():
+    a = Allocator()
+    a.allocate(300_000, 40_000, [TEACHER], now=0)  # 180p
+    for t in (1, 4):  # the estimate says 2 Mbps, the path proved 500 kbps: 360p, not 720p
+        chosen = a.allocate(2_000_000, 40_000, [TEACHER], now=t, proven_bps=500_000)
+    assert chosen == {"teacher": 1}
+    # 360p's encoder overshoots at its start: cost above what was proven, far within the
+    # estimate: it stays
+    hot = VideoDemand("teacher", policy.PRIORITY_TEACHER, (1_200_000, 650_000, 120_000), False)
+    assert a.allocate(2_000_000, 40_000, [hot], now=5, proven_bps=500_000) == {"teacher": 1}
+    # the estimate falling under it brings it down at once
+    assert a.allocate(400_000, 40_000, [hot], now=6, proven_bps=500_000) == {"teacher": 2}
