@@ -56,14 +56,15 @@ class BandwidthEstimator:
         weight = policy.SENT_SMOOTHING if self.sent_avg else 1.0
         self.sent_avg += weight * (bps - self.sent_avg)
 
-    def on_remb(self, bps: float, now: float) -> bool:
-        """A receiver's REMB; True when it fell (its delay detector saw a queue grow)."""
+    def on_remb(self, bps: float, now: float, probing: bool = False) -> bool:
+        """A receiver's REMB; True when it fell (its delay detector saw a queue grow).
+        `probing`: a fall then judges our probe, it is not congestion of the media."""
         before = self._fresh_remb(now)
         fell = before is not None and bps < before * policy.REMB_FALL
         # A fall below what we send: a receiver whose detector sees the queue grow reports
         # ~0.85x what reaches it. (aiortc's REMB starts far below the link and wanders there.)
         below = self.sent_avg and bps < self.sent_avg * policy.REMB_FALL
-        if fell and below:
+        if fell and below and not probing:
             self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
         return fell

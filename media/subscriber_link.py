@@ -122,9 +122,11 @@ class SubscriberLink:
 
     def _on_feedback(self, fb: rtc_internals.Feedback, kind: str) -> None:
         now = self._clock()
-        fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now)
-        # Every stream's report counts: with its videos paused a subscriber reports on audio only.
+        # Around a probe, loss, queue and a falling REMB may be the padding's: they judge the
+        # probe, not the media's rate.
         probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
+        fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now, probing)
+        # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
             self.estimator.on_loss(fb.loss, now, fb.packets, probing)
         if fb.rtt is not None:

@@ -183,6 +183,11 @@ def test_a_falling_remb_is_congestion_and_binds_at_once():
     est.on_remb(400_000, t)
     assert est.remb_falling(t) and est.target(t) == 400_000
     assert est.target(t + policy.REMB_FALL_HOLD_S + 0.1) > 400_000  # it binds only a while
+    # a fall our own probe's padding caused judges the probe, it does not bind
+    t += 10
+    est.on_remb(1_500_000, t)
+    assert est.on_remb(400_000, t + 0.1, probing=True)  # reported as a fall ...
+    assert not est.remb_falling(t + 0.1) and est.target(t + 0.1) > 400_000  # ... not binding
     # aiortc's REMB starts far below the link and wanders: a fall that stays above what we
     # send is no queue
     calm = BandwidthEstimator()
