@@ -90,9 +90,7 @@ def install() -> None:
 
     est = estimator.BandwidthEstimator
 
-    def remb(
-        self: estimator.BandwidthEstimator, bps: float, now: float, probing: bool = False
-    ) -> None:
+    def remb(self: estimator.BandwidthEstimator, bps: float, now: float) -> None:
         _note("remb", round(bps))
 
     def loss(

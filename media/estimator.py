@@ -3,10 +3,9 @@
 Inputs: REMB (the browser's delay-based estimate), receiver-report loss, RTT (whose rise over
 the path's minimum is the queueing-delay trend) and what we actually sent. Output: `target`.
 The estimate is the least of three caps, as in GCC:
-- REMB, while fresh and while the path shows congestion (loss, a standing queue, or the REMB
-  itself falling: it falls only when the receiver sees a queue grow): on a clean path a REMB
-  only echoes what we chose to send, and following it down would starve a subscriber whose
-  videos we paused;
+- REMB, while fresh and while the path shows congestion (loss or a standing queue): on a clean
+  path a REMB only echoes what we chose to send, and following it down would starve a
+  subscriber whose videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
   collapse the rate), cuts above 10%. The bands judge the loss smoothed over reports: one
   report of a few dozen packets on a link that loses 3% often shows none (growing on it
@@ -48,7 +47,6 @@ class BandwidthEstimator:
         self._clean_packets = 0  # packets since the last report that showed a loss
         self.sent_bps = 0.0
         self.sent_avg = 0.0  # smoothed over ~a second: a tick may catch a keyframe or a lull
-        self._remb_fell_at = -1e9
 
     def on_sent_rate(self, bps: float) -> None:
         """What the pacer actually sent lately (bits/s)."""
@@ -56,22 +54,14 @@ class BandwidthEstimator:
         weight = policy.SENT_SMOOTHING if self.sent_avg else 1.0
         self.sent_avg += weight * (bps - self.sent_avg)
 
-    def on_remb(self, bps: float, now: float, probing: bool = False) -> bool:
-        """A receiver's REMB; True when it fell (its delay detector saw a queue grow).
-        `probing`: a fall then judges our probe, it is not congestion of the media."""
+    def on_remb(self, bps: float, now: float) -> bool:
+        """A receiver's REMB; True when it fell (its delay detector saw a queue grow: it
+        judges a running probe). A fall alone does not bind the estimate: aiortc's REMB
+        halved now and then on a clean 1 Mbps path (no loss, no RTT rise) and took 360p
+        down; loss and RTT show real congestion within a report."""
         before = self._fresh_remb(now)
-        fell = before is not None and bps < before * policy.REMB_FALL
-        # A fall below what we send: a receiver whose detector sees the queue grow reports
-        # ~0.85x what reaches it. (aiortc's REMB starts far below the link and wanders there.)
-        below = self.sent_avg and bps < self.sent_avg * policy.REMB_FALL
-        if fell and below and not probing:
-            self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
-        return fell
-
-    def remb_falling(self, now: float) -> bool:
-        """The receiver's REMB fell lately: its delay detector sees a queue growing."""
-        return now - self._remb_fell_at < policy.REMB_FALL_HOLD_S
+        return before is not None and bps < before * policy.REMB_FALL
 
     def cap(self, bps: float) -> None:
         """The path failed at this rate (a probe): the estimate stays below it for now."""
@@ -222,8 +212,7 @@ class BandwidthEstimator:
         return self._remb
 
     def target(self, now: float) -> float:
-        binds = self.congested or self.remb_falling(now)
-        remb = self._fresh_remb(now) if binds else None
+        remb = self._fresh_remb(now) if self.congested else None
         caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
         return self._clamp(min(caps))
 

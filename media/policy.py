@@ -36,11 +36,9 @@ QUEUE_DELAY_CUT = 0.85  # then back off to this share of what we send
 QUEUE_GROWTH_PER_S = 0.05
 QUEUE_CLEAR_GROWTH_PER_S = 0.30  # ... and this once RTT is back within CLEAR_QUEUE_S of its least
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
-# A receiver's REMB falls only when its delay detector sees a queue growing (it never follows
-# an app-limited sender down): a fall by this much, to below what we send, is congestion, news
-# a second or two before receiver reports show the queue; the REMB binds for a while after it.
+# A receiver's REMB falls when its delay detector sees a queue growing: a fall by this much,
+# under a probe's rate, fails the probe.
 REMB_FALL = 0.9
-REMB_FALL_HOLD_S = 2.0
 # A report losing more than LOSS_CUT_AT_ONCE is a queue overflowing: cut at once to what still
 # got through (what we sent lately less that loss), not by GCC's half the loss per report
 # (three reports, three seconds of full queue, from 720p to a 300 kbps link).
