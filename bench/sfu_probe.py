@@ -90,7 +90,9 @@ def install() -> None:
 
     est = estimator.BandwidthEstimator
 
-    def remb(self: estimator.BandwidthEstimator, bps: float, now: float) -> None:
+    def remb(
+        self: estimator.BandwidthEstimator, bps: float, now: float, probing: bool = False
+    ) -> None:
         _note("remb", round(bps))
 
     def loss(

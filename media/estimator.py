@@ -3,9 +3,9 @@
 Inputs: REMB (the browser's delay-based estimate), receiver-report loss, RTT (whose rise over
 the path's minimum is the queueing-delay trend) and what we actually sent. Output: `target`.
 The estimate is the least of three caps, as in GCC:
-- REMB, while fresh and while the path shows congestion (loss or a standing queue): on a clean
-  path a REMB only echoes what we chose to send, and following it down would starve a
-  subscriber whose videos we paused;
+- REMB, while fresh and while the path shows congestion (loss, a standing queue, or the REMB
+  itself falling and falling again): on a clean path a REMB only echoes what we chose to
+  send, and following it down would starve a subscriber whose videos we paused;
 - a loss-based rate: grows below 2% loss, holds from 2 to 10% (random radio loss must not
   collapse the rate), cuts above 10%. The bands judge the loss smoothed over reports: one
   report of a few dozen packets on a link that loses 3% often shows none (growing on it
@@ -47,6 +47,8 @@ class BandwidthEstimator:
         self._clean_packets = 0  # packets since the last report that showed a loss
         self.sent_bps = 0.0
         self.sent_avg = 0.0  # smoothed over ~a second: a tick may catch a keyframe or a lull
+        self._remb_falls = 0  # REMBs since it fell, none of them higher than the one before
+        self._remb_fell_at = -1e9
 
     def on_sent_rate(self, bps: float) -> None:
         """What the pacer actually sent lately (bits/s)."""
@@ -54,14 +56,27 @@ class BandwidthEstimator:
         weight = policy.SENT_SMOOTHING if self.sent_avg else 1.0
         self.sent_avg += weight * (bps - self.sent_avg)
 
-    def on_remb(self, bps: float, now: float) -> bool:
-        """A receiver's REMB; True when it fell (its delay detector saw a queue grow: it
-        judges a running probe). A fall alone does not bind the estimate: aiortc's REMB
-        halved now and then on a clean 1 Mbps path (no loss, no RTT rise) and took 360p
-        down; loss and RTT show real congestion within a report."""
+    def on_remb(self, bps: float, now: float, probing: bool = False) -> bool:
+        """A receiver's REMB; True when it fell (its delay detector saw a queue grow: a
+        running probe fails on it). A REMB that keeps falling, under what we send, is
+        congestion a report ahead of loss and RTT (a 1 Mbps link falling to 300 kbps: 0.8 s
+        sooner); a single fall is not (aiortc's halved on a clean path, then stayed flat).
+        `probing`: our padding's queue, not the media's."""
         before = self._fresh_remb(now)
+        fell = before is not None and bps < before * policy.REMB_FALL
+        if before is None or bps > before:
+            self._remb_falls = 0
+        elif fell or self._remb_falls:
+            self._remb_falls += 1
+        below = bps < self.sent_avg * policy.REMB_FALL
+        if self._remb_falls >= policy.REMB_FALLS and below and not probing:
+            self._remb_fell_at = now
         self._remb, self._remb_at = float(bps), now
-        return before is not None and bps < before * policy.REMB_FALL
+        return fell
+
+    def remb_falling(self, now: float) -> bool:
+        """The receiver's REMB kept falling lately: its delay detector sees a queue grow."""
+        return now - self._remb_fell_at < policy.REMB_FALL_HOLD_S
 
     def cap(self, bps: float) -> None:
         """The path failed at this rate (a probe): the estimate stays below it for now."""
@@ -212,7 +227,8 @@ class BandwidthEstimator:
         return self._remb
 
     def target(self, now: float) -> float:
-        remb = self._fresh_remb(now) if self.congested else None
+        binds = self.congested or self.remb_falling(now)
+        remb = self._fresh_remb(now) if binds else None
         caps = [self._loss_rate, self._delay_rate] + ([remb] if remb is not None else [])
         return self._clamp(min(caps))
 

@@ -37,8 +37,11 @@ QUEUE_GROWTH_PER_S = 0.05
 QUEUE_CLEAR_GROWTH_PER_S = 0.30  # ... and this once RTT is back within CLEAR_QUEUE_S of its least
 REMB_STALE_S = 5.0  # a REMB older than this no longer caps anything
 # A receiver's REMB falls when its delay detector sees a queue growing: a fall by this much,
-# under a probe's rate, fails the probe.
+# under a probe's rate, fails the probe; followed by REMB_FALLS - 1 more that are no higher,
+# under what we send, it is congestion and binds for REMB_FALL_HOLD_S.
 REMB_FALL = 0.9
+REMB_FALLS = 2
+REMB_FALL_HOLD_S = 2.0
 # A report losing more than LOSS_CUT_AT_ONCE is a queue overflowing: cut at once to what still
 # got through (what we sent lately less that loss), not by GCC's half the loss per report
 # (three reports, three seconds of full queue, from 720p to a 300 kbps link).

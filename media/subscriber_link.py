@@ -122,10 +122,10 @@ class SubscriberLink:
 
     def _on_feedback(self, fb: rtc_internals.Feedback, kind: str) -> None:
         now = self._clock()
-        # Around a probe, loss and queue may be the padding's: they judge the probe, not the
-        # media's rate.
+        # Around a probe, loss, queue and a falling REMB may be the padding's: they judge the
+        # probe, not the media's rate.
         probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
-        fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now)
+        fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now, probing)
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
             self.estimator.on_loss(fb.loss, now, fb.packets, probing)
@@ -193,7 +193,7 @@ class SubscriberLink:
     def _probe(self, target: float, audio: float, videos: list[VideoDemand], now: float) -> None:
         """Start a probe when the estimate allows the next upgrade but the path has not shown
         that rate yet."""
-        if self.prober.running or self.estimator.congested:
+        if self.prober.running or self._congested(now):
             return
         step = self.allocator.next_step_bps(audio, videos)
         if step is None:
@@ -244,6 +244,9 @@ class SubscriberLink:
             _, sender, seq = self._recent[-1 - self._pad_next]
         self._resend(sender, seq)
 
+    def _congested(self, now: float) -> bool:
+        return self.estimator.congested or self.estimator.remb_falling(now)
+
     def _on_video_dropped(self, ssrc: int) -> None:
         downtrack = self._by_ssrc.get(ssrc)
         if downtrack is not None:
@@ -273,7 +276,7 @@ class SubscriberLink:
         proven: float | None = None  # what upgrades may spend (None: the estimate)
         long_path = self.adaptive and self._long_path()
         if long_path:
-            self.prober.on_sent(self.estimator.sent_avg, self.estimator.congested, now)
+            self.prober.on_sent(self.estimator.sent_avg, self._congested(now), now)
             self._probe_over(self.prober.tick(now))
             proven = self.prober.proven(now)
         nack_share_of = target if proven is None else min(target, max(proven, self._committed_bps))

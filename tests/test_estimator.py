@@ -173,16 +173,27 @@ def test_a_lan_losing_a_little_still_grows():
     assert est.target(20.0) >= 1_500_000
 
 
-def test_a_falling_remb_is_reported_but_binds_only_with_loss_or_a_queue():
-    # aiortc's REMB halved now and then on a clean path: binding it took 360p down.
+def test_a_remb_that_keeps_falling_is_congestion_a_single_fall_is_not():
     est = BandwidthEstimator()
     t = feed(est, 10, loss=0.0, remb=1_500_000)
-    est.on_sent_rate(1_300_000)
-    assert est.on_remb(700_000, t)  # a fall (a running probe fails on it) ...
-    assert est.target(t) >= 1_500_000  # ... not congestion by itself
-    est.on_loss(0.3, t, PACKETS)
-    assert est.target(t) <= 700_000  # with loss, the receiver's word binds
-    assert not est.on_remb(690_000, t + 0.5)  # within 10%: no fall
+    est.on_sent_rate(700_000)
+    # aiortc's REMB halved on a clean 1 Mbps path, then stayed flat: a false alarm
+    assert est.on_remb(372_000, t)  # a fall (a running probe fails on it) ...
+    est.on_remb(374_000, t + 0.5)
+    assert not est.remb_falling(t + 0.5) and est.target(t + 0.5) >= 1_500_000  # ... no more
+    # the link fell to 300 kbps: 727k, 288k, 261k, 228k ... a queue growing
+    t += 10
+    for i, bps in enumerate((727_000, 288_000, 261_000, 228_000)):
+        est.on_remb(bps, t + 0.25 * i)
+    assert est.remb_falling(t + 0.75) and est.target(t + 0.75) == 228_000
+    assert est.target(t + 0.75 + policy.REMB_FALL_HOLD_S + 0.1) > 228_000  # binds a while
+    # the same falls, when our probe's padding made the queue: the probe's business
+    probe = BandwidthEstimator()
+    t = feed(probe, 10, loss=0.0, remb=1_500_000)
+    probe.on_sent_rate(700_000)
+    for i, bps in enumerate((727_000, 288_000, 261_000, 228_000)):
+        probe.on_remb(bps, t + 0.25 * i, probing=True)
+    assert not probe.remb_falling(t + 0.75)
 
 
 def test_an_overflowing_queue_cuts_to_what_got_through_in_one_report():
