@@ -95,8 +95,14 @@ class BandwidthEstimator:
         if probing:
             self._clean_packets = 0
             return
-        self._count(packets or 0, fraction)
-        self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
+        if fraction > policy.LOSS_CUT_AT_ONCE:
+            # A queue overflowing (it cuts below), not the link's own loss: counted in the
+            # random-loss window it turned loss protection on, and the copies refilled the
+            # queue of a link that had just fallen to 300 kbps.
+            self._clean_packets = 0
+        else:
+            self._count(packets or 0, fraction)
+            self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:
             self._clean_since = None
         elif self._clean_since is None:

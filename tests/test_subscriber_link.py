@@ -267,3 +267,13 @@ async def test_nacks_during_a_probe_fail_it_at_once(monkeypatch):
     assert not s.link.prober.running and s.link.prober.failures == 1
     assert s.track._target_layer == 2
     await s.close()
+
+
+async def test_a_queue_overflowing_is_not_radio_loss_to_protect_against():
+    s = Steered()
+    s.link.estimator.on_rtt(0.15, s.clock.t)
+    await s.feed(5, 1_000_000, 0.0)
+    await s.feed(0.25, 250_000, 0.4)  # the link fell: one report loses 40%
+    await s.feed(3, 250_000, 0.0)
+    assert not s.link.lossy and not s.link.protecting  # no copies into the fallen link
+    await s.close()
