@@ -85,8 +85,9 @@ PROBE_JUDGE_S = 1.6  # after the probe, wait this long for a report that covers 
 PROBE_LOSS_MAX = 0.05  # above the link's own loss (the window's) by this: the probe overflowed
 PROBE_QUEUE_S = 0.06  # RTT above the path's minimum by this during the probe: it queued
 PROBE_NACKS_MIN = 2  # NACKed media packets a probe is allowed whatever the link's loss
-PROBE_BACKOFF_S = 8.0  # no probe for this long after a failure, doubling on each
+PROBE_BACKOFF_S = 8.0  # no probe for this long after one that overflowed, doubling on each
 PROBE_BACKOFF_MAX_S = 64.0
+PROBE_RETRY_S = 5.0  # ... after one its queue (RTT, REMB) gave away before any loss
 PROBE_FAILED_CAP = 0.85  # a failed probe caps the estimate at this share of its rate
 PROVEN_WINDOW_S = 10.0  # a rate sent or probed without congestion proves itself this long
 

@@ -9,8 +9,8 @@ full queue when it fails. Instead the subscriber link asks the prober:
   sends up to that rate with copies of recent packets (receivers drop them). NACKs or a
   report showing loss beyond the link's own, a queue, or a falling REMB fail it at once; a
   report after its end that finds the path clean proves the rate: the allocator may upgrade.
-Failures back off (PROBE_BACKOFF_S, doubling), as a failed probe still cost the path a second
-of queue.
+A probe that overflowed the queue lost media: the next waits PROBE_BACKOFF_S, doubling; one
+caught by its queue alone is retried after PROBE_RETRY_S (a link that fell may come back).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Prober:
         allowed = max(
             policy.PROBE_NACKS_MIN, (self._link_loss + policy.PROBE_LOSS_MAX) * self._media_sent
         )
-        return self._fail(now) if len(self._nacked) > allowed else None
+        return self._fail(now, overflowed=True) if len(self._nacked) > allowed else None
 
     def padding_bps(self, media_bps: float, now: float) -> float:
         """What to send on top of the media now to reach the probe's rate."""
@@ -102,9 +102,9 @@ class Prober:
         shows anyway (radio), `queue_s` its RTT sample's rise over the path's minimum."""
         if self.rate is None:
             return None
-        if (loss is not None and loss > link_loss + policy.PROBE_LOSS_MAX) or (
-            queue_s is not None and queue_s > policy.PROBE_QUEUE_S
-        ):
+        if loss is not None and loss > link_loss + policy.PROBE_LOSS_MAX:
+            return self._fail(now, overflowed=True)
+        if queue_s is not None and queue_s > policy.PROBE_QUEUE_S:
             return self._fail(now)
         if now - self._started >= policy.PROBE_S:
             self._covered = True
@@ -130,9 +130,15 @@ class Prober:
             return self._fail(now)  # no report came: nothing proven
         return None
 
-    def _fail(self, now: float) -> Outcome:
+    def _fail(self, now: float, overflowed: bool = False) -> Outcome:
+        """A probe caught by its queue (RTT, a falling REMB) cost a bump of delay: try again
+        soon, the link may be back. One that overflowed the queue lost media (a freeze):
+        back off, doubling."""
         self.rate = None
         self.failures += 1
-        self._next_ok = now + self._backoff
-        self._backoff = min(self._backoff * 2, policy.PROBE_BACKOFF_MAX_S)
+        if overflowed:
+            self._next_ok = now + self._backoff
+            self._backoff = min(self._backoff * 2, policy.PROBE_BACKOFF_MAX_S)
+        else:
+            self._next_ok = now + policy.PROBE_RETRY_S
         return Outcome.FAILED

@@ -40,15 +40,26 @@ def test_loss_a_queue_or_a_falling_remb_fail_the_probe_at_once_and_back_off():
 
     t = 20.0
     p.start(1_400_000, t)
-    assert p.on_report(0.0, 0.0, policy.PROBE_QUEUE_S + 0.02, t + 0.5) is Outcome.FAILED
-    assert not p.may_start(t + 0.5 + 2 * policy.PROBE_BACKOFF_S - 0.1)  # doubled
+    for _ in range(20):
+        p.on_media_sent()
+    for seq in range(3):
+        p.on_nack(("v", seq), t + 0.3)
+    assert not p.running  # overflowed again (NACKs): the backoff doubles
+    assert not p.may_start(t + 0.3 + 2 * policy.PROBE_BACKOFF_S - 0.1)
+    assert p.may_start(t + 0.3 + 2 * policy.PROBE_BACKOFF_S)
 
+    # Caught by its queue before any loss: cheap, retried soon whatever the backoff
     t = 60.0
+    p.start(1_400_000, t)
+    assert p.on_report(0.0, 0.0, policy.PROBE_QUEUE_S + 0.02, t + 0.5) is Outcome.FAILED
+    assert p.may_start(t + 0.5 + policy.PROBE_RETRY_S)
+    t = 70.0
     p.start(1_400_000, t)
     assert p.on_remb(1_500_000, False, t + 0.2) is None  # risen: the probe got through so far
     assert p.on_remb(1_300_000, True, t + 0.3) is None  # fell, but still above the probe's rate
     assert p.on_remb(900_000, True, t + 0.4) is Outcome.FAILED
-    assert p.failures == 3 and p.proven(t + 1) == policy.START_BPS
+    assert p.may_start(t + 0.4 + policy.PROBE_RETRY_S)
+    assert p.failures == 4 and p.proven(t + 1) == policy.START_BPS
 
 
 def test_no_report_after_the_probe_proves_nothing():
@@ -62,13 +73,13 @@ def test_no_report_after_the_probe_proves_nothing():
 def test_a_success_resets_the_backoff():
     p = Prober()
     p.start(1_000_000, 0.0)
-    p.on_remb(500_000, True, 0.2)
+    p.on_report(0.3, 0.0, None, 0.2)  # overflowed
     t = 0.2 + policy.PROBE_BACKOFF_S
     p.start(800_000, t)
     p.on_report(0.0, 0.0, 0.0, t + policy.PROBE_S)
     assert p.tick(t + policy.PROBE_S) is Outcome.PROVEN
     p.start(1_000_000, t + 5)
-    p.on_remb(500_000, True, t + 5.2)
+    p.on_report(0.3, 0.0, None, t + 5.2)
     assert p.may_start(t + 5.2 + policy.PROBE_BACKOFF_S)  # back to the first backoff
 
 
