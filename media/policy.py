@@ -82,6 +82,10 @@ UPGRADE_BACKOFF_MAX_S = 120.0
 # of frozen picture); a probe that a report after its end finds clean proves its rate.
 PROBE_S = 1.0
 PROBE_JUDGE_S = 1.6  # after the probe, wait this long for a report that covers it
+# Feedback this soon after a failed probe is the padding's queue draining (~0.3 s); later it is
+# the link's own again (the 1 Mbps link fell to 300 kbps under a 720p probe: ignoring 1.6 s of
+# it left the queue full 3.5 s).
+PROBE_SETTLE_S = 0.5
 PROBE_LOSS_MAX = 0.05  # above the link's own loss (the window's) by this: the probe overflowed
 PROBE_QUEUE_S = 0.06  # RTT above the path's minimum by this during the probe: it queued
 PROBE_NACKS_MIN = 2  # NACKed media packets a probe is allowed whatever the link's loss

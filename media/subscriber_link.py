@@ -124,7 +124,7 @@ class SubscriberLink:
         now = self._clock()
         # Around a probe, loss, queue and a falling REMB may be the padding's: they judge the
         # probe, not the media's rate.
-        probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_JUDGE_S
+        probing = self.prober.running or now - self._probe_failed_at < policy.PROBE_SETTLE_S
         fell = fb.remb_bps is not None and self.estimator.on_remb(fb.remb_bps, now, probing)
         # Every stream's report counts: with its videos paused a subscriber reports on audio only.
         if fb.loss is not None:
