@@ -95,13 +95,21 @@ class BandwidthEstimator:
         if probing:
             self._clean_packets = 0
             return
-        if fraction > policy.LOSS_CUT_AT_ONCE:
-            # A queue overflowing (it cuts below), not the link's own loss: counted in the
-            # random-loss window it turned loss protection on, and the copies refilled the
-            # queue of a link that had just fallen to 300 kbps.
-            self._clean_packets = 0
+        # Loss while a queue stands or the REMB keeps falling, or too much to be chance, is
+        # congestion's, not the link's own: counted in the random-loss window it turned loss
+        # protection on, and the copies refilled the queue of a link that had just fallen to
+        # 300 kbps.
+        queue = self.queue_delay
+        congestion = (
+            fraction > policy.LOSS_CUT_AT_ONCE
+            or (queue is not None and queue >= policy.QUEUE_DELAY_HIGH / 2)
+            or self.remb_falling(now)
+        )
+        if congestion:
+            self._clean_packets = 0 if fraction > 0 else self._clean_packets
         else:
             self._count(packets or 0, fraction)
+        if fraction <= policy.LOSS_CUT_AT_ONCE:  # that one cuts below, at once
             self.loss_avg += policy.LOSS_SMOOTHING * (fraction - self.loss_avg)
         if fraction > 0:
             self._clean_since = None

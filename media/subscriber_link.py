@@ -339,9 +339,11 @@ class SubscriberLink:
     def _lossy(self) -> bool:
         """The link loses at random where copies pay (see policy): the allocator budgets for
         them whenever this holds, so a queue that pauses the copies cannot open an upgrade."""
-        # The packet window knows a lossy link within a few seconds of a join; the smoothed
-        # loss takes ~10 s to climb there (and the join froze meanwhile).
-        loss = max(self.estimator.loss_avg, self.estimator.window_loss or 0.0)
+        # The packet window knows a lossy link within a few seconds of a join (the smoothed
+        # loss takes ~10 s to climb there, and the join froze meanwhile), and it leaves
+        # congestion's loss out.
+        window = self.estimator.window_loss
+        loss = self.estimator.loss_avg if window is None else window
         unknown = self.estimator.reports < policy.MIN_REPORTS_TO_GROW
         wanted = loss >= policy.PROTECT_LOSS_ON or (
             self.lossy and (unknown or loss >= policy.PROTECT_LOSS_OFF)

@@ -277,3 +277,15 @@ async def test_a_queue_overflowing_is_not_radio_loss_to_protect_against():
     await s.feed(3, 250_000, 0.0)
     assert not s.link.lossy and not s.link.protecting  # no copies into the fallen link
     await s.close()
+
+
+async def test_loss_while_the_remb_keeps_falling_is_congestion_not_radio_loss():
+    s = Steered()
+    s.link.estimator.on_rtt(0.15, s.clock.t)
+    await s.feed(5, 1_000_000, 0.0)
+    s.link.estimator.on_sent_rate(500_000)
+    for bps in (700_000, 280_000, 250_000, 220_000):  # the link fell: a queue growing
+        await s.feed(0.25, bps, 0.12)  # ... and overflowing, 12% per report
+    await s.feed(3, 220_000, 0.0)
+    assert not s.link.lossy and not s.link.protecting
+    await s.close()
