@@ -183,6 +183,15 @@ async def test_attaching_to_an_open_room_applies_until_the_teacher_takes_over(
         assert status == 200 and body["live"] is True
         assert srv.rooms.get(room).slides.deck["id"] == first
 
+        # Emptied and opened again before anyone changed it: the latest preparation wins.
+        srv.rooms.discard_if_empty(srv.rooms.get(room))
+        status, body = await call(http, "PUT", deck_url, teacher, {"deck": second})
+        assert status == 200 and body["live"] is False  # no room open now
+        keep_rooms(srv.app[TIMETABLE], srv.rooms, set())
+        assert srv.rooms.get(room).slides.deck["id"] == second
+        status, body = await call(http, "PUT", deck_url, teacher, {"deck": first})
+        assert body["live"] is True and srv.rooms.get(room).slides.deck["id"] == first
+
         # The teacher joins and turns a page: a new attachment no longer moves the board.
         ws, _ = await join(http, srv, "teacher", "王老师", room=room)
         assert (await recv(ws, "slides_state"))["deck"]["id"] == first
@@ -197,6 +206,14 @@ async def test_attaching_to_an_open_room_applies_until_the_teacher_takes_over(
         status, err = await call(http, "DELETE", deck_url, teacher)
         assert status == 404 and err["code"] == "no_deck"
         await ws.close()
+
+        # The room emptied and opened again: the teacher's page, not the preparation.
+        await wait_gone(srv, room)
+        keep_rooms(srv.app[TIMETABLE], srv.rooms, set())
+        slides = srv.rooms.get(room).slides
+        assert slides.deck["id"] == first and slides.page == 2
+        kinds = [(e["type"], e.get("planned", False)) for e in read_events(srv, room)]
+        assert kinds == [("deck", True), ("deck", True), ("deck", True), ("page", False)], kinds
 
 
 async def test_the_board_survives_the_room_emptying_and_a_restart(tmp_path: Path, http) -> None:

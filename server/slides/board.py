@@ -104,11 +104,14 @@ class SlideBoard:
             self._record({"type": "clear"})
             self._broadcast(self.state_message())
 
-    def _set_deck(self, deck_id: str | None, page: object) -> None:
+    def _set_deck(self, deck_id: str | None, page: object, planned: bool = False) -> None:
+        """`planned`: by the lesson's preparation, not the teacher (marked in the record, so
+        that a room resumed from it still takes a later preparation)."""
+        mark = {"planned": True} if planned else {}
         if deck_id is None:  # the deck is closed: back to the camera
             self.deck, self.page = None, 0
             self._reset_page()
-            self._record({"type": "deck", "deck": None})
+            self._record({"type": "deck", "deck": None, **mark})
             self._broadcast(self.state_message())
             return
         manifest = self._decks.manifest(deck_id) if self._decks is not None else None
@@ -120,7 +123,7 @@ class SlideBoard:
         self.deck = _describe(deck_id, manifest)
         self.page = _page_number(page, count)
         self._reset_page()
-        self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page})
+        self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page, **mark})
         self._broadcast(self.state_message())
 
     # -- where a room starts ------------------------------------------------------------------
@@ -133,15 +136,15 @@ class SlideBoard:
             return False
         if deck_id is None:
             if self.deck is not None:
-                self._set_deck(None, 0)
+                self._set_deck(None, 0, planned=True)
         elif self.deck is None or self.deck["id"] != deck_id or self.page != 1:
-            self._set_deck(deck_id, 1)
+            self._set_deck(deck_id, 1, planned=True)
         return True
 
     def restore(self, left: LeftState) -> None:
         """Start where the lesson's events left the board (not recorded again: they are in the
         record already). A deck no longer in the store, or ink the limits refuse, is left out."""
-        self.touched = True
+        self.touched = left.touched
         manifest = None
         if left.deck is not None and self._decks is not None:
             manifest = self._decks.manifest(str(left.deck["id"]))
@@ -306,13 +309,10 @@ class Boards:
         left = left_state(path) if path is not None else None
         if left is not None and self._clock() - left.last_event <= board.policy.resume_within_s:
             board.restore(left)
-            return board
-        deck = self.planned_deck(room_id)
-        if deck is not None:
-            try:
-                board.plan(deck)
-            except ProtocolError as exc:  # deleted from the store since: start closed
-                log.warning("room %s: planned deck not opened: %s", room_id, exc.detail)
+        try:
+            board.plan(self.planned_deck(room_id))  # unless the teacher had changed it
+        except ProtocolError as exc:  # deleted from the store since: start closed
+            log.warning("room %s: planned deck not opened: %s", room_id, exc.detail)
         return board
 
     def planned_deck(self, room_id: str) -> str | None:

@@ -20,6 +20,7 @@ class LeftState:
     page: int
     ink: list[dict[str, Any]] = field(default_factory=list)
     last_event: float = 0.0  # epoch seconds of the last event
+    touched: bool = False  # changed by the teacher, not only by the lesson's preparation
 
 
 def left_state(path: Path) -> LeftState | None:
@@ -49,13 +50,14 @@ def _apply(state: LeftState, event: dict[str, Any]) -> LeftState:
     t = event.get("t")
     if isinstance(t, int | float):
         state.last_event = float(t)
+    state.touched = state.touched or event.get("planned") is not True
     if kind == "deck":
         deck_id = event.get("deck")
         if not isinstance(deck_id, str):
-            return LeftState(None, 0, [], state.last_event)
+            return LeftState(None, 0, [], state.last_event, state.touched)
         deck = {key: event.get(key) for key in ("name", "count", "url", "thumb")}
         return LeftState({"id": deck_id, **deck}, _int(event.get("page"), 1), [],
-                         state.last_event)
+                         state.last_event, state.touched)
     if state.deck is None:
         return state
     if kind == "page":
