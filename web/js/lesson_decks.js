@@ -35,11 +35,13 @@ export function setupLessonDecks(box, token) {
   box.append(panel);
   let target = null; // the room the chosen file is for
 
-  async function load() {
+  // The list again; the status line keeps what the last action said.
+  async function load({ first = false } = {}) {
     try {
       const body = await answer(await fetch(`/api/lessons/upcoming?${q}`, { cache: 'no-store' }));
       render(body.lessons);
-      status.textContent = body.lessons.length ? '' : '近期没有您的同步课。';
+      if (!body.lessons.length) status.textContent = '近期没有您的同步课。';
+      else if (first) status.textContent = '';
     } catch (err) {
       status.textContent = err.message;
     }
@@ -99,6 +101,6 @@ export function setupLessonDecks(box, token) {
     await load();
   }
 
-  load();
+  load({ first: true });
   return { reload: load, attach };
 }
