@@ -279,22 +279,37 @@ async def test_the_board_survives_the_room_emptying_and_a_restart(tmp_path: Path
 
 
 def test_left_state_skips_a_line_cut_short(tmp_path: Path) -> None:
-    """A server killed mid-write leaves half a line: the events before it still count."""
+    """A server killed mid-write leaves half a line: the events before it still count. Ink of
+    an earlier page, pointer moves and a deck closed before the last one are not shown."""
     path = tmp_path / "slide-events.jsonl"
     deck = {"deck": "a" * 64, "name": "x.pdf", "count": 2, "url": "/u/{page}", "thumb": "/t"}
+    old = {**deck, "deck": "b" * 64}
+    ink = {"points": [[0.1, 0.1], [0.2, 0.2]], "color": "#212121", "width": 0.004}
     lines = [
+        {"t": 0.5, "type": "deck", **old, "page": 1, "planned": True},
+        {"t": 0.6, "type": "ink", **ink},
         {"t": 1.0, "type": "deck", **deck, "page": 1},
+        {"t": 1.5, "type": "ink", **{**ink, "color": "#e53935"}},  # page 1's
         {"t": 2.0, "type": "page", "page": 2},
-        {"t": 3.0, "type": "ink", "points": [[0.1, 0.1], [0.2, 0.2]], "color": "#212121",
-         "width": 0.004},
+        {"t": 3.0, "type": "ink", **ink},
         {"t": 4.0, "type": "pointer", "x": 0.5, "y": 0.5},
     ]
-    path.write_text("".join(json.dumps(e) + "\n" for e in lines) + '{"t": 5.0, "type": "cl')
+    path.write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in lines)
+        + '{"t": 5.0, "type": "deck", "deck": null'
+    )
     left = left_state(path)
-    assert left is not None and left.deck is not None
+    assert left is not None and left.deck is not None and left.touched
     assert (left.deck["id"], left.page, left.last_event) == ("a" * 64, 2, 4.0)
-    assert left.ink == [{"points": [[0.1, 0.1], [0.2, 0.2]], "color": "#212121", "width": 0.004}]
+    assert left.ink == [ink]
     assert left_state(tmp_path / "none.jsonl") is None
+
+    # Only the lesson's preparation wrote: not changed by a person.
+    path.write_text(json.dumps({"t": 0.5, "type": "deck", **old, "page": 1, "planned": True}))
+    left = left_state(path)
+    assert left is not None and left.deck is not None and not left.touched
+    path.write_text('{"t": 5.0, "type": "de')
+    assert left_state(path) is None
 
 
 async def wait_gone(srv, room: str) -> None:
