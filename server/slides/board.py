@@ -145,12 +145,11 @@ class SlideBoard:
         """Start where the lesson's events left the board (not recorded again: they are in the
         record already). A deck no longer in the store, or ink the limits refuse, is left out."""
         self.touched = left.touched
-        manifest = None
-        if left.deck is not None and self._decks is not None:
-            manifest = self._decks.manifest(str(left.deck["id"]))
+        deck_id = str(left.deck["id"]) if left.deck is not None else ""
+        manifest = self._decks.manifest(deck_id) if deck_id and self._decks is not None else None
         if manifest is None or not 1 <= left.page <= int(manifest["count"]):
             return
-        self.deck = _describe(str(left.deck["id"]), manifest)  # type: ignore[index]
+        self.deck = _describe(deck_id, manifest)
         self.page = left.page
         self._reset_page()
         for stroke in left.ink:
