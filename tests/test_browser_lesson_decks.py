@@ -2,7 +2,8 @@
 timetable clock: the teacher's standing page (counting down) attaches a deck to the coming
 lesson; the class's standing page, counting down to that lesson, fetches the deck (manifest,
 pages, thumbnails) into its HTTP cache; when the lesson opens the page joins on page 1 and the
-server sees no request for the deck again (counted in its access log)."""
+server sees no request for the deck again (counted in its access log). And the teacher page
+gets its deck, page and ink back after the room emptied."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from server.timetable import JOIN_EARLY, TZ, room_name
 from server.timetable_app import TIMETABLE
 from tests.chromium import chromium
 from tests.conftest import make_settings, running
+from tests.test_browser_lesson import ROOM, TEACHER, open_page
+from tests.test_browser_slides import blue_pixels, shows_page
 
 CID = "suixian-yandi"
 KLASS = "lieshanhu-7-1"
@@ -127,3 +130,59 @@ async def test_prepared_deck_is_fetched_before_the_lesson_and_not_again(
         await page.screenshot(path=str(artifacts / "lesson-decks-class-joined.png"))
         assert not errors, errors
         await context.close()
+
+
+async def test_teacher_page_gets_its_ink_back_after_everyone_left(server, artifacts: Path):
+    """The teacher alone draws on page 2, the page closes (the room empties and is dropped),
+    the teacher comes back: deck, page and ink as they were, from the lesson's slide events."""
+    async with chromium() as browser:
+        teacher = await open_page(browser, server, TEACHER)
+        await teacher.wait_live()
+        t = teacher.page
+        await t.set_input_files(
+            "#deck-file",
+            files=[{"name": "二次函数.pdf", "mimeType": "application/pdf",
+                    "buffer": sample_deck(3)}],
+        )
+        await shows_page(t, 1, timeout_ms=30_000)
+        await t.locator("#thumbs img.thumb[data-page='2']").click()
+        await shows_page(t, 2)
+        assert await blue_pixels(t) == 0
+
+        await t.click(".swatch[data-color='#1e88e5']")
+        frame = t.locator("#teacher-slide .slide-frame")
+        await frame.scroll_into_view_if_needed()
+        box = await frame.bounding_box()
+        assert box is not None
+        x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
+        await t.mouse.move(x0, y0)
+        await t.mouse.down()
+        for i in range(1, 11):
+            await t.mouse.move(x0 + i * box["width"] * 0.05, y0 + (-1) ** i * 30, steps=3)
+            await asyncio.sleep(0.02)
+        await t.mouse.up()
+        room = server.rooms.get(ROOM)
+        for _ in range(100):  # the stroke's last piece reaches the server
+            if room.slides.ink and len(room.slides.ink[-1]["points"]) > 20:
+                break
+            await asyncio.sleep(0.05)
+        drawn = room.slides.ink
+        assert drawn and room.slides.page == 2
+        assert not teacher.errors, teacher.errors
+        await t.context.close()
+        for _ in range(100):
+            if server.rooms.get(ROOM) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert server.rooms.get(ROOM) is None, "the room outlived its last participant"
+
+        again = await open_page(browser, server, TEACHER)
+        await again.wait_live()
+        await shows_page(again.page, 2)
+        ink = await again.page.evaluate("window.tongke.slides.ink")
+        assert ink == drawn
+        await asyncio.sleep(0.3)  # the canvas is drawn; the screenshot sees it
+        assert await blue_pixels(again.page) > 300
+        assert "第 2 / 3 页" in await again.page.inner_text("#page-label")
+        await again.page.screenshot(path=str(artifacts / "teacher-ink-resumed.png"))
+        assert not again.errors, again.errors
