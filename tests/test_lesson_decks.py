@@ -125,6 +125,16 @@ async def test_teacher_prepares_a_deck_and_the_lesson_opens_on_it(tmp_path: Path
         room_teacher = srv.mint(room, "teacher", "王老师")
         status, _ = await call(http, "PUT", deck_url, room_teacher, {"deck": deck})
         assert status == 200
+        upcoming = f"{srv.url}/api/lessons/upcoming?consortium={CID}&teacher={course.teacher}"
+        status, coming = await call(http, "GET", upcoming, staff)
+        assert status == 200 and {x["room"]: x for x in coming["lessons"]}[room]["deck"]
+        for token, code in (
+            (srv.mint("*", "observer", "教务处", consortium="huarong-shiyan"), 403),
+            (standing.mint(srv.issuer, tt, "class", klass), 403),
+            (room_teacher, 403),
+        ):
+            status, err = await call(http, "GET", upcoming, token)
+            assert status == code and err["code"] == "not_allowed", err
 
         # The class's standing link, counting down, is told the deck to fetch ahead.
         class_token = standing.mint(srv.issuer, tt, "class", klass)
