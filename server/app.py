@@ -39,6 +39,7 @@ SESSIONS = web.AppKey("sessions", set)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 DECKS = web.AppKey("decks", DeckStore)
+BOARDS = web.AppKey("boards", Boards)
 
 
 def create_app(
@@ -56,6 +57,7 @@ def create_app(
     limits = DeckLimits.from_settings(settings.slides)
     app[DECKS] = decks = DeckStore(settings.data_dir / "decks", limits)
     boards = Boards(decks, settings.data_dir / "lessons")  # where recordings find slide events
+    app[BOARDS] = boards
     app[ROOMS] = RoomRegistry(titles, ladder=settings.ladder, boards=boards)
     app[ISSUER] = TokenIssuer(settings.secret, settings.token_ttl)
     app[STATS] = ForwardStats()

@@ -8,6 +8,7 @@ for the room of the lesson or meeting on now, valid until shortly after it ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,15 @@ def _subject(who: Identity) -> tuple[str, str, str] | None:
 
 
 class StandingLinks:
-    def __init__(self, service: TimetableService, issuer: TokenIssuer) -> None:
+    def __init__(
+        self,
+        service: TimetableService,
+        issuer: TokenIssuer,
+        deck_of: Callable[[str], dict[str, Any] | None] = lambda room: None,
+    ) -> None:
         self.service = service
         self.issuer = issuer
+        self.deck_of = deck_of  # the deck prepared for a lesson's room: pages fetch it ahead
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -116,10 +123,11 @@ class StandingLinks:
                 occ.room, role, who.name, who.id, who.campus, ttl=ttl, consortium=cid
             )
             out["now"] = {**occ.describe(when), "role": role, "page": PAGE_OF[role],
-                          "token": token}
+                          "token": token, "deck": self.deck_of(occ.room)}
         if later is not None:
             role, occ = later
-            out["next"] = {**occ.describe(when), "role": role, "page": PAGE_OF[role]}
+            out["next"] = {**occ.describe(when), "role": role, "page": PAGE_OF[role],
+                           "deck": self.deck_of(occ.room)}
         return out
 
     def _identity(self, request: web.Request) -> Identity:

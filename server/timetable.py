@@ -55,6 +55,24 @@ def room_name(item: str, day: dt.date, start: int) -> str:
     return f"{item}-{day:%Y%m%d}-{start // 60:02d}{start % 60:02d}"
 
 
+def parse_room(room: str) -> tuple[str, dt.date, int] | None:
+    """(item, date, start minute) of a room named by room_name; None for any other name."""
+    parts = room.rsplit("-", 2)
+    if len(parts) != 3 or not (len(parts[1]) == 8 and len(parts[2]) == 4):
+        return None
+    item, day, hm = parts
+    if not (day.isdigit() and hm.isdigit()) or not item:
+        return None
+    try:
+        date = dt.date(int(day[:4]), int(day[4:6]), int(day[6:]))
+    except ValueError:
+        return None
+    hours, minutes = int(hm[:2]), int(hm[2:])
+    if hours > 23 or minutes > 59:
+        return None
+    return item, date, hours * 60 + minutes
+
+
 class EditError(ValueError):
     """An edit or a lock refused; nothing changed. `message` is Chinese, for staff."""
 
@@ -509,22 +527,46 @@ class Timetable:
             start, end, campuses, teacher.campus, teacher.name, course.subject, str(course.grade),
         )
 
+    def coming(
+        self, when: dt.datetime, *, klass: str = "", teacher: str = "", days: int = 8
+    ) -> list[tuple[str, Occurrence]]:
+        """The (role, occurrence) of a class or a teacher from `when`'s date on, for `days`
+        days, in order (ended ones of today included)."""
+        when = when.astimezone(TZ)
+        weekly = self.weekly(klass=klass, teacher=teacher)
+        found: list[tuple[str, Occurrence]] = []
+        for offset in range(days):
+            day = when.date() + dt.timedelta(days=offset)
+            found += [(role, self.occurrence(s, day)) for role, s in weekly
+                      if s.day == day.isoweekday()]
+        return sorted(found, key=lambda ro: ro[1].start)
+
     def now_and_next(
         self, when: dt.datetime, *, klass: str = "", teacher: str = ""
     ) -> tuple[tuple[str, Occurrence] | None, tuple[str, Occurrence] | None]:
         """The (role, occurrence) on at `when` (from JOIN_EARLY before its start to its end)
         and the next one after it, within a week."""
         when = when.astimezone(TZ)
-        weekly = self.weekly(klass=klass, teacher=teacher)
-        found: list[tuple[str, Occurrence]] = []
-        for offset in range(8):
-            day = when.date() + dt.timedelta(days=offset)
-            found += [(role, self.occurrence(s, day)) for role, s in weekly
-                      if s.day == day.isoweekday()]
-        found.sort(key=lambda ro: ro[1].start)
+        found = self.coming(when, klass=klass, teacher=teacher)
         now = next((ro for ro in found if ro[1].start - JOIN_EARLY <= when < ro[1].end), None)
         later = next((ro for ro in found if ro[1].start - JOIN_EARLY > when), None)
         return now, later
+
+    def lesson(self, room: str) -> tuple[Occurrence, str] | None:
+        """The streamed lesson whose room this is, on any date the plan repeats it, with its
+        teacher's id; None for anything else (a meeting, an in-person lesson, no such slot)."""
+        parsed = parse_room(room)
+        if parsed is None:
+            return None
+        item, day, start = parsed
+        c = self.consortium
+        course = c.courses.get(item)
+        if course is None or course.local:
+            return None
+        for s in self.plan.lessons:
+            if s.item == item and s.day == day.isoweekday() and s.start == start:
+                return self.occurrence(s, day), course.teacher
+        return None
 
     def week_occurrences(self, when: dt.datetime) -> list[Occurrence]:
         """Every streamed lesson and meeting of `when`'s week (Monday to Friday)."""
@@ -573,6 +615,14 @@ class TimetableService:
 
     def get(self, consortium: str) -> Timetable | None:
         return self.timetables.get(consortium)
+
+    def lesson(self, room: str) -> tuple[Timetable, Occurrence, str] | None:
+        """(timetable, occurrence, teacher id) of a streamed lesson's room, on any date."""
+        for tt in self.timetables.values():
+            found = tt.lesson(room)
+            if found is not None:
+                return tt, *found
+        return None
 
     def title_of(self, room: str) -> str | None:
         """A live room's title when it is one of this week's timetabled lessons or meetings."""

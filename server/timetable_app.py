@@ -13,6 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from .config import CONFIG_DIR
+from .lesson_decks import LessonDecks
+from .lesson_decks_api import LessonDeckApi
 from .records import RecordsStore
 from .room import RoomRegistry
 from .standing import StandingLinks
@@ -70,7 +72,7 @@ def keep_rooms(service: TimetableService, rooms: RoomRegistry, opened: set[str])
 
 
 def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) -> None:
-    from .app import ISSUER, ROOMS, SETTINGS
+    from .app import BOARDS, DECKS, ISSUER, ROOMS, SETTINGS
     from .recording_app import RECORDS
 
     settings = app[SETTINGS]
@@ -86,8 +88,13 @@ def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) ->
     )
     app[TIMETABLE] = service
     app[ROOMS].namers.append(service.title_of)
+    # Decks prepared ahead for lessons: a lesson's room starts on its deck.
+    prepared = LessonDecks(settings.data_dir / "lesson-decks.sqlite")
+    lesson_decks = LessonDeckApi(service, app[ISSUER], prepared, app[DECKS], app[ROOMS])
+    app[BOARDS].planned.append(prepared.deck_of)
+    app.router.add_routes(lesson_decks.routes())
     # Standing links first: /api/timetable/now must not be taken for a consortium's id.
-    app.router.add_routes(StandingLinks(service, app[ISSUER]).routes())
+    app.router.add_routes(StandingLinks(service, app[ISSUER], lesson_decks.deck_of).routes())
     app.router.add_routes(TimetableApi(service, app[ISSUER]).routes())
 
     async def page(request: web.Request) -> web.FileResponse:
@@ -118,6 +125,7 @@ def setup(app: web.Application, now: Callable[[], dt.datetime] | None = None) ->
         await asyncio.gather(*tasks, return_exceptions=True)
         await service.close()
         store.close()
+        prepared.close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import ProtocolError
+from .resume import LeftState, left_state
 from .store import DeckStore
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class BoardPolicy:
     max_points_per_page: int = 20_000  # bounds the state a late joiner receives
     max_width: float = 0.05  # of the page width
     precision: int = 4  # decimals of a coordinate: 1/10000 of the page is finer than a pixel
+    # a room opened again this soon after its last slide event resumes from it (the same
+    # lesson: a reload, a dropped link); later it is a new lesson in a reused room
+    resume_within_s: float = 3 * 3600
 
 
 Broadcast = Callable[[dict[str, Any]], None]
@@ -62,6 +66,7 @@ class SlideBoard:
         self._pointer_sent = -math.inf  # monotonic time of the last pointer broadcast
         self._pointer_flush: asyncio.TimerHandle | None = None
         self._log_failed = False
+        self.touched = False  # the teacher has changed it: a deck planned ahead no longer applies
 
     # -- what others see ----------------------------------------------------------------------
 
@@ -82,6 +87,7 @@ class SlideBoard:
     # -- the teacher's messages (validated here: the protocol only checks field types) ---------
 
     def apply(self, kind: str, message: dict[str, Any], sender: str) -> None:
+        self.touched = True
         if kind == "slide_deck":
             self._set_deck(message["deck"], message.get("page", 1))
             return
@@ -98,11 +104,14 @@ class SlideBoard:
             self._record({"type": "clear"})
             self._broadcast(self.state_message())
 
-    def _set_deck(self, deck_id: str | None, page: object) -> None:
+    def _set_deck(self, deck_id: str | None, page: object, planned: bool = False) -> None:
+        """`planned`: by the lesson's preparation, not the teacher (marked in the record, so
+        that a room resumed from it still takes a later preparation)."""
+        mark = {"planned": True} if planned else {}
         if deck_id is None:  # the deck is closed: back to the camera
             self.deck, self.page = None, 0
             self._reset_page()
-            self._record({"type": "deck", "deck": None})
+            self._record({"type": "deck", "deck": None, **mark})
             self._broadcast(self.state_message())
             return
         manifest = self._decks.manifest(deck_id) if self._decks is not None else None
@@ -111,17 +120,50 @@ class SlideBoard:
                 "unknown_deck", "找不到该课件，请重新上传。", f"no deck {deck_id[:80]!r}"
             )
         count = int(manifest["count"])
-        self.deck = {
-            "id": deck_id,
-            "name": manifest["name"],
-            "count": count,
-            "url": manifest["url"],
-            "thumb": manifest["thumb"],
-        }
+        self.deck = _describe(deck_id, manifest)
         self.page = _page_number(page, count)
         self._reset_page()
-        self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page})
+        self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page, **mark})
         self._broadcast(self.state_message())
+
+    # -- where a room starts ------------------------------------------------------------------
+
+    def plan(self, deck_id: str | None) -> bool:
+        """The deck attached to the lesson ahead of time (None: none), at page 1, unless the
+        teacher has changed the board already; whether it was taken. ProtocolError for a deck
+        that is not in the store."""
+        if self.touched:
+            return False
+        if deck_id is None:
+            if self.deck is not None:
+                self._set_deck(None, 0, planned=True)
+        elif self.deck is None or self.deck["id"] != deck_id or self.page != 1:
+            self._set_deck(deck_id, 1, planned=True)
+        return True
+
+    def restore(self, left: LeftState) -> None:
+        """Start where the lesson's events left the board (not recorded again: they are in the
+        record already). A deck no longer in the store, or ink the limits refuse, is left out."""
+        self.touched = left.touched
+        deck_id = str(left.deck["id"]) if left.deck is not None else ""
+        manifest = self._decks.manifest(deck_id) if deck_id and self._decks is not None else None
+        if manifest is None or not 1 <= left.page <= int(manifest["count"]):
+            return
+        self.deck = _describe(deck_id, manifest)
+        self.page = left.page
+        self._reset_page()
+        for stroke in left.ink:
+            try:
+                points = [[self._coordinate(x), self._coordinate(y)] for x, y in stroke["points"]]
+            except (ProtocolError, TypeError, ValueError):
+                continue
+            color, width = stroke["color"], stroke["width"]
+            if not (isinstance(color, str) and COLOR.match(color) and _number(width)):
+                continue
+            if not points or self._ink_points + len(points) > self.policy.max_points_per_page:
+                continue
+            self.ink.append({"points": points, "color": color, "width": width})
+            self._ink_points += len(points)
 
     def _set_page(self, page: object) -> None:
         assert self.deck is not None
@@ -215,6 +257,17 @@ class SlideBoard:
             self._log_failed = True
 
 
+def _describe(deck_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A deck as the room announces it."""
+    return {
+        "id": deck_id,
+        "name": manifest["name"],
+        "count": int(manifest["count"]),
+        "url": manifest["url"],
+        "thumb": manifest["thumb"],
+    }
+
+
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -233,12 +286,37 @@ def events_file(lessons_dir: Path, room_id: str) -> Path | None:
 
 
 class Boards:
-    """Makes each room's board: the deck store and where lessons keep their events."""
+    """Makes each room's board: the deck store and where lessons keep their events. A room
+    opened again for the same lesson resumes where its events left it; otherwise it starts on
+    the deck planned for it, if any."""
 
-    def __init__(self, decks: DeckStore | None, lessons_dir: Path | None) -> None:
+    def __init__(
+        self,
+        decks: DeckStore | None,
+        lessons_dir: Path | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.decks = decks
         self.lessons_dir = lessons_dir
+        self._clock = clock
+        # Asked in turn for the deck a room starts on (the timetable's lessons prepared ahead).
+        self.planned: list[Callable[[str], str | None]] = []
 
     def __call__(self, room_id: str, broadcast: Broadcast) -> SlideBoard:
         path = events_file(self.lessons_dir, room_id) if self.lessons_dir else None
-        return SlideBoard(room_id, broadcast, self.decks, path)
+        board = SlideBoard(room_id, broadcast, self.decks, path, clock=self._clock)
+        left = left_state(path) if path is not None else None
+        if left is not None and self._clock() - left.last_event <= board.policy.resume_within_s:
+            board.restore(left)
+        try:
+            board.plan(self.planned_deck(room_id))  # unless the teacher had changed it
+        except ProtocolError as exc:  # deleted from the store since: start closed
+            log.warning("room %s: planned deck not opened: %s", room_id, exc.detail)
+        return board
+
+    def planned_deck(self, room_id: str) -> str | None:
+        for ask in self.planned:
+            deck = ask(room_id)
+            if deck:
+                return deck
+        return None

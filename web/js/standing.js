@@ -6,7 +6,11 @@
 //   const standing = await standingLesson('classroom');   // null: an ordinary link
 //   const session = startPage({ sessionOptions: { token: standing?.token } });
 //   standing?.leaveAtEnd(session);
+//
+// While it counts down, the deck the teacher prepared for the next lesson is fetched into the
+// browser's cache (deck_prefetch.js), so that the lesson starts on it without a download.
 
+import { prefetchDeck } from './deck_prefetch.js';
 import { tokenFromPage } from './signalling.js';
 import { el } from './ui.js';
 
@@ -41,17 +45,62 @@ async function askNow(token) {
   return body;
 }
 
-function overlay() {
+// The full-screen box the countdown is shown in (pages may add to it: lesson_decks.js).
+export function overlay() {
   let box = document.getElementById('standing');
   if (!box) {
     box = el('section', { id: 'standing', class: 'standing' },
       el('div', { class: 'standing-who' }),
       el('div', { class: 'standing-title' }),
       el('div', { class: 'standing-when' }),
-      el('div', { class: 'standing-countdown' }));
+      el('div', { class: 'standing-countdown' }),
+      el('div', { class: 'standing-deck', hidden: true }));
     document.body.append(box);
   }
   return box;
+}
+
+// The next lesson's deck into the cache while we wait: one job at a time, for the deck the
+// latest answer names (the teacher may change it meanwhile). Its progress shows on the
+// overlay, as #standing[data-deck=loading|ready|gone] for tests and support staff.
+class DeckAhead {
+  constructor() {
+    this.id = '';
+    this.job = null;
+  }
+
+  follow(deck) {
+    if ((deck?.id || '') === this.id) return;
+    this.stop();
+    this.id = deck?.id || '';
+    const box = overlay();
+    const line = box.querySelector('.standing-deck');
+    line.hidden = !deck;
+    if (!deck) {
+      delete box.dataset.deck;
+      return;
+    }
+    box.dataset.deck = 'loading';
+    line.textContent = `本节课件：${deck.name}（共 ${deck.count} 页），正在提前下载…`;
+    const job = prefetchDeck(deck, {
+      onProgress: ({ done, total }) => {
+        if (this.job === job) line.textContent = `本节课件：${deck.name}，正在提前下载 ${Math.floor((done / total) * 100)}%`;
+      },
+    });
+    this.job = job;
+    job.done.then((result) => {
+      if (this.job !== job || result === 'aborted') return;
+      box.dataset.deck = result === 'done' ? 'ready' : 'gone';
+      line.textContent = result === 'done'
+        ? `本节课件已准备好：${deck.name}（共 ${deck.count} 页）`
+        : `本节课件 ${deck.name} 已被删除，请联系老师。`;
+    });
+  }
+
+  stop() {
+    this.job?.abort(); // the lesson is on: its own page fetches what is still missing
+    this.job = null;
+  }
 }
 
 function show(parts) {
@@ -90,6 +139,7 @@ export async function standingLesson(page, loc = window.location) {
   if (!isStandingLink(loc)) return null;
   const token = tokenFromPage(loc);
   document.body.classList.add('standing-link');
+  const ahead = new DeckAhead();
   for (;;) {
     let answer;
     try {
@@ -104,6 +154,7 @@ export async function standingLesson(page, loc = window.location) {
     const who = answer.who.name;
     const now = answer.now;
     if (now) {
+      ahead.stop();
       if (now.page !== page) { // a teacher's meeting needs the meeting page
         loc.reload();
         return new Promise(() => {});
@@ -125,6 +176,7 @@ export async function standingLesson(page, loc = window.location) {
         },
       };
     }
+    ahead.follow(answer.next?.deck);
     await countdown(who, answer.next);
   }
 }

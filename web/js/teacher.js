@@ -3,8 +3,10 @@
 
 import { watchHealth } from './health.js';
 import { cameraLayers, openCameraAndMic, openScreen } from './media.js';
+import { setupLessonDecks } from './lesson_decks.js';
 import { localPreview, remoteElements, startPage } from './page.js';
-import { standingLesson } from './standing.js';
+import { tokenFromPage } from './signalling.js';
+import { isStandingLink, overlay, standingLesson } from './standing.js';
 import { addRecordButton } from './replay_record_button.js';
 import { setupTeacherSlides } from './teacher_slides.js';
 import { TileGrid } from './tiles.js';
@@ -12,7 +14,9 @@ import { $, el, notify } from './ui.js';
 
 const isClass = (p) => p.role === 'classroom' || p.role === 'member';
 
-// A standing link (/teach/<id>) waits for the timetable's lesson and joins with its token.
+// A standing link (/teach/<id>) waits for the timetable's lesson and joins with its token;
+// meanwhile the teacher may prepare the decks of coming lessons (课前准备课件).
+if (isStandingLink()) setupLessonDecks(overlay(), tokenFromPage());
 const standing = await standingLesson('teacher');
 const session = startPage({
   role: 'teacher',

@@ -6,12 +6,11 @@ import { tokenFromPage } from './signalling.js';
 import { SlideView, followSlides } from './slides.js';
 import { $, el, notify } from './ui.js';
 
-const ACCEPT = '.pdf,.ppt,.pptx,.pps,.ppsx,.odp,.doc,.docx,.odt,application/pdf';
+export const ACCEPT = '.pdf,.ppt,.pptx,.pps,.ppsx,.odp,.doc,.docx,.odt,application/pdf';
 const COLORS = [['#e53935', '红'], ['#1e88e5', '蓝'], ['#43a047', '绿'], ['#212121', '黑']];
 const PEN_WIDTH = 0.004; // of the page width: ~8 px on a 1920 px classroom display
 const SEND_EVERY_MS = 50; // pen pieces and pointer moves
 const MAX_PIECE = 400; // points per message (the server takes up to 500)
-const RESUME_WITHIN_MS = 3 * 3600 * 1000; // a room reopened within a lesson gets its deck back
 
 export function setupTeacherSlides(session, box) {
   const input = el('input', { id: 'deck-file', type: 'file', accept: ACCEPT, hidden: true });
@@ -42,7 +41,6 @@ export function setupTeacherSlides(session, box) {
   followSlides(session, view, { ignoreOwnInk: true });
   const pen = { tool: 'none', color: COLORS[0][0], stroke: null, sent: 0, timer: null };
   let lastPointer = 0;
-  let joinedState = false; // the next `slides` is the one sent on (re)joining
 
   function render() {
     const open = view.active;
@@ -199,23 +197,8 @@ export function setupTeacherSlides(session, box) {
     xhr.send(form);
   }
 
-  // -- the deck survives the room being closed (everyone left) within a lesson ---------------
-
-  const key = () => `tongke.slides.${session.room?.id}`;
-  session.on('joined', () => { joinedState = true; });
-  session.on('slides', (state) => {
-    const first = joinedState;
-    joinedState = false;
-    if (state.deck) {
-      localStorage.setItem(key(), JSON.stringify({ deck: state.deck.id, page: state.page, at: Date.now() }));
-      return;
-    }
-    let saved = null;
-    try { saved = JSON.parse(localStorage.getItem(key()) || 'null'); } catch { /* ignore */ }
-    if (first && saved && Date.now() - saved.at < RESUME_WITHIN_MS) session.slideDeck(saved.deck, saved.page);
-    else if (!first) localStorage.removeItem(key()); // closed on purpose
-  });
-
+  // A room that empties (a reload, the link lost) and opens again keeps its deck, page and
+  // ink on the server (server/slides/resume.py): the `slides` sent on joining has them.
   return view;
 }
 
