@@ -1,0 +1,115 @@
+"""Deck pages beside the live lesson: which page goes at once and which one is paced.
+
+On a 300 kbps link a page sent as fast as TCP goes fills the same small bottleneck queue as the
+lesson's audio and video, and the class hears and sees it. So:
+- the page the room shows now goes at once (the class must see it now);
+- any other page (a prefetch) asked for by a member who is in a room is written in small chunks,
+  paced by a token bucket at what that member's bandwidth estimate leaves after its live audio
+  and video (`SubscriberLink.spare_bps`, re-read at every chunk, never below
+  media/policy.DOC_MIN_BPS); when the room turns to that page, or the member leaves, the rest
+  goes at once;
+- a request from nobody in a room (the teacher's preview, a replay) is not paced.
+The member is known from `Authorization: Bearer <token>`, never from the URL: one URL per page
+for every classroom is what keeps pages cacheable and immutable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from ..tokens import TokenError, TokenIssuer
+
+if TYPE_CHECKING:
+    from ..room import RoomRegistry
+
+# About one packet on the link: a paced page never puts more than a packet ahead of the
+# lesson's media in the bottleneck queue.
+CHUNK_BYTES = 1200
+# The bucket holds at most one chunk: an idle moment is not saved up into a burst.
+BURST_BYTES = CHUNK_BYTES
+# A page the room turns to while it waits for tokens goes at once within this.
+RECHECK_S = 0.1
+MIN_RATE_BYTES = 1.0  # guards a division: spare_bps is never below DOC_MIN_BPS anyway
+
+Rate = Callable[[], "float | None"]  # bits/s now; None: not (or no longer) paced
+
+
+class TokenBucket:
+    """Bytes may leave at `rate` bytes/s with at most `capacity` at once. The rate is given at
+    every call, so a changing estimate is followed chunk by chunk."""
+
+    def __init__(self, capacity: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self._clock = clock
+        self._tokens = capacity  # the first chunk goes at once
+        self._at = clock()
+
+    def reserve(self, size: int, rate: float) -> float:
+        """Take `size` bytes' tokens; the seconds to wait before sending them (0: now). The
+        tokens may go negative: the debt is the wait, paid off at the next call's rate."""
+        rate = max(rate, MIN_RATE_BYTES)
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * rate)
+        self._at = now
+        self._tokens -= size
+        return max(0.0, -self._tokens) / rate
+
+
+async def write_paced(
+    write: Callable[[bytes], Awaitable[None]],
+    body: bytes,
+    rate: Rate,
+    bucket: TokenBucket,
+    chunk: int = CHUNK_BYTES,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> bool:
+    """Write `body` in chunks at rate() bits/s; once rate() is None, the rest at once.
+    Returns whether the whole body went paced."""
+    view = memoryview(body)
+    for start in range(0, len(body), chunk):
+        bps = rate()
+        piece = view[start : start + chunk]
+        wait = 0.0 if bps is None else bucket.reserve(len(piece), bps / 8)
+        while bps is not None and wait > 0:
+            step = min(wait, RECHECK_S)
+            await sleep(step)
+            wait -= step
+            bps = rate()
+        if bps is None:
+            await write(bytes(view[start:]))
+            return False
+        await write(bytes(piece))
+    return True
+
+
+class DeckPacing:
+    """Decides, per page request, whether and at what rate it is paced (see the module)."""
+
+    def __init__(self, issuer: TokenIssuer, rooms: RoomRegistry) -> None:
+        self._issuer = issuer
+        self._rooms = rooms
+
+    def rate(self, authorization: str | None, deck: str, page: int, thumb: bool) -> Rate | None:
+        """The rate to pace this page at, re-read as it goes; None: send it at once."""
+        if not authorization:
+            return None
+        try:
+            identity = self._issuer.verify_request(None, authorization)
+        except TokenError:
+            return None  # pages need no token: a stale one only loses the pacing
+
+        def spare() -> float | None:
+            room = self._rooms.get(identity.room)
+            member = room.participants.get(identity.id) if room is not None else None
+            if room is None or member is None:
+                return None  # not (or no longer) in a room: no lesson to protect
+            board = room.slides
+            shown = board.deck is not None and board.deck["id"] == deck and board.page == page
+            if shown and not thumb:
+                return None  # the class must see it now
+            return member.session.link.spare_bps()
+
+        return spare if spare() is not None else None
