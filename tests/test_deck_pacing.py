@@ -9,6 +9,7 @@ from server.room import RoomRegistry
 from server.slides.pacing import (
     BURST_BYTES,
     CHUNK_BYTES,
+    RECHECK_S,
     DeckPacing,
     TokenBucket,
     write_paced,
@@ -45,6 +46,16 @@ def test_bucket_does_not_save_up_an_idle_time():
     clock.now += 3600  # an hour without sending
     assert bucket.reserve(1000, 100) == 0
     assert bucket.reserve(100, 100) == pytest.approx(1.0)  # at most one burst was kept
+
+
+def test_a_wait_follows_a_rate_that_changes_during_it():
+    clock = FakeClock()
+    bucket = TokenBucket(0, clock)
+    assert bucket.reserve(1000, 1000) == pytest.approx(1.0)
+    clock.now += 0.5  # 500 bytes' tokens came at 1000 B/s; now the estimate falls to 250 B/s
+    assert bucket.reserve(0, 250) == pytest.approx(2.0)
+    clock.now += 1.0
+    assert bucket.reserve(0, 1000) == pytest.approx(0.25)  # 250 came, 250 left at 1000 B/s
 
 
 def test_bucket_takes_a_chunk_larger_than_its_capacity():
@@ -86,13 +97,14 @@ async def test_pacing_follows_the_rate_as_it_changes():
 
     start = clock.now
 
-    def rate() -> float:  # the estimate halves after 2 s
-        return 96_000.0 if clock.now - start < 2.0 else 48_000.0
+    def rate() -> float:  # the estimate halves after 2.05 s
+        return 96_000.0 if clock.now - start < 2.05 else 48_000.0
 
     body = b"x" * (CHUNK_BYTES * 40)  # 48,000 bytes
     await write_paced(write, body, rate, TokenBucket(BURST_BYTES, clock), sleep=clock.sleep)
-    # ~2 s at 12,000 B/s (24,000 bytes), the other ~24,000 at 6,000 B/s: ~4 s more
-    assert times[-1] - start == pytest.approx(2.0 + 24_000 / 6000, abs=0.25)
+    # one chunk at once, 24,600 bytes in 2.05 s at 12,000 B/s, the other 22,200 at 6,000 B/s
+    # (the rate is read again every RECHECK_S)
+    assert times[-1] - start == pytest.approx(2.05 + 22_200 / 6000, abs=RECHECK_S)
 
 
 async def test_the_rest_goes_at_once_when_the_page_need_not_be_paced():

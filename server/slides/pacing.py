@@ -30,32 +30,36 @@ if TYPE_CHECKING:
 CHUNK_BYTES = 1200
 # The bucket holds at most one chunk: an idle moment is not saved up into a burst.
 BURST_BYTES = CHUNK_BYTES
-# A page the room turns to while it waits for tokens goes at once within this.
+# While a chunk waits for tokens, the rate (and whether the room turned to the page) is read
+# again this often.
 RECHECK_S = 0.1
 MIN_RATE_BYTES = 1.0  # guards a division: spare_bps is never below DOC_MIN_BPS anyway
+MIN_WAIT_S = 1e-4  # a shorter wait is none (and a float clock may never get past it)
 
 Rate = Callable[[], "float | None"]  # bits/s now; None: not (or no longer) paced
 
 
 class TokenBucket:
-    """Bytes may leave at `rate` bytes/s with at most `capacity` at once. The rate is given at
-    every call, so a changing estimate is followed chunk by chunk."""
+    """Bytes may leave at a rate with at most `capacity` at once. Each call gives the rate that
+    holds until the next one, so a changing estimate is followed as the page goes."""
 
     def __init__(self, capacity: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = capacity
         self._clock = clock
         self._tokens = capacity  # the first chunk goes at once
         self._at = clock()
+        self._rate = 0.0  # bytes/s since _at
 
     def reserve(self, size: int, rate: float) -> float:
-        """Take `size` bytes' tokens; the seconds to wait before sending them (0: now). The
-        tokens may go negative: the debt is the wait, paid off at the next call's rate."""
-        rate = max(rate, MIN_RATE_BYTES)
+        """Take `size` bytes' tokens at `rate` bytes/s from now on; the seconds to wait before
+        sending them (0: now). The tokens may go negative: the debt is the wait. reserve(0, r)
+        is what is left of the wait at a new rate r."""
         now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._at) * rate)
-        self._at = now
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self._rate)
+        self._at, self._rate = now, max(rate, MIN_RATE_BYTES)
         self._tokens -= size
-        return max(0.0, -self._tokens) / rate
+        wait = -self._tokens / self._rate
+        return wait if wait > MIN_WAIT_S else 0.0
 
 
 async def write_paced(
@@ -74,10 +78,10 @@ async def write_paced(
         piece = view[start : start + chunk]
         wait = 0.0 if bps is None else bucket.reserve(len(piece), bps / 8)
         while bps is not None and wait > 0:
-            step = min(wait, RECHECK_S)
-            await sleep(step)
-            wait -= step
+            await sleep(min(wait, RECHECK_S))
             bps = rate()
+            if bps is not None:  # what is left of the wait, at the rate of now
+                wait = bucket.reserve(0, bps / 8)
         if bps is None:
             await write(bytes(view[start:]))
             return False
