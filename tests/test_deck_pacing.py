@@ -133,8 +133,8 @@ def test_who_is_paced_without_being_in_a_room():
     pacing = DeckPacing(issuer, RoomRegistry())
     token = issuer.mint("math7", "classroom", "七(1)班")
     deck = "a" * 64
-    assert pacing.rate(None, deck, 2, False) is None  # no token: a preview, a replay
-    assert pacing.rate("Bearer not-a-token", deck, 2, False) is None  # pages need no token
-    assert pacing.rate(f"Bearer {token}", deck, 2, False) is None  # the room is not live
+    assert pacing.pace(None, deck, 2, False) is None  # no token: a preview, a replay
+    assert pacing.pace("Bearer not-a-token", deck, 2, False) is None  # pages need no token
+    assert pacing.pace(f"Bearer {token}", deck, 2, False) is None  # the room is not live
     other = TokenIssuer("x" * 40).mint("math7", "classroom", "七(1)班")
-    assert pacing.rate(f"Bearer {other}", deck, 2, False) is None  # forged
+    assert pacing.pace(f"Bearer {other}", deck, 2, False) is None  # forged

@@ -1,7 +1,8 @@
 """Deck pages beside a live lesson (a real server, a teacher and a classroom as real aiortc
-peers on loopback): the classroom's prefetched page arrives no faster than what its link's
-estimate leaves after the lesson, the room's current page and a request from nobody in a room
-at once, and a page the room turns to while it is being prefetched goes at once from then."""
+peers on loopback): the classroom's prefetched pages arrive no faster than what its link's
+estimate leaves after the lesson (two at once share it), the room's current page and a
+request from nobody in a room at once, and a page the room turns to while it is being
+prefetched goes at once from then."""
 
 from __future__ import annotations
 
@@ -112,6 +113,16 @@ async def test_prefetched_pages_are_paced_beside_the_lesson_and_the_current_page
         assert sizes[page] <= allowed * 1.02 + slack, (page, sizes[page], allowed, slack, took)
         assert sizes[page] >= allowed * 0.7 - 4000, (page, sizes[page], allowed, took)
         fastest = (sizes[page] - BURST_BYTES) * 8 / max(sampler.rates)
+
+    # two prefetches at once share the member's rate
+    sampler = SpareSampler(server)
+    both = await asyncio.gather(
+        *(get_page(http, page_url.format(page=n), token_c) for n in (4, 6))
+    )
+    await sampler.stop()
+    assert [len(b[2]) for b in both] == [sizes[4], sizes[6]]
+    slack = 2 * BURST_BYTES + RECHECK_S * max(sampler.rates) / 8
+    assert sizes[4] + sizes[6] <= sampler.allowed_bytes() * 1.02 + slack, sampler.allowed_bytes()
 
     # the same page for nobody in a room (a preview, a replay): at once; a cache's revalidation
     # is answered 304 at once as before

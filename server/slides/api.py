@@ -19,7 +19,7 @@ from aiohttp import BodyPartReader, web
 from ..protocol import error
 from ..tokens import TokenError, TokenIssuer
 from .limits import DeckError
-from .pacing import BURST_BYTES, DeckPacing, TokenBucket, write_paced
+from .pacing import DeckPacing, write_paced
 from .store import DeckStore, too_big
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,10 @@ class DeckApi:
             body = await asyncio.to_thread(path.read_bytes)
         except OSError:
             raise _not_found() from None
-        rate = None
+        pace = None
         if self.pacing is not None and request.method == "GET":
-            rate = self.pacing.rate(request.headers.get("Authorization"), deck, page, thumb)
-        if rate is None:
+            pace = self.pacing.pace(request.headers.get("Authorization"), deck, page, thumb)
+        if pace is None:
             response = web.Response(
                 body=body, content_type="image/webp", headers={"Cache-Control": IMMUTABLE}
             )
@@ -150,7 +150,7 @@ class DeckApi:
         await paced.prepare(request)
         started = asyncio.get_running_loop().time()
         try:
-            whole = await write_paced(paced.write, body, rate, TokenBucket(BURST_BYTES))
+            whole = await write_paced(paced.write, body, pace.rate, pace.bucket)
             await paced.write_eof()
         except ConnectionResetError:  # the classroom went away mid-page
             return paced

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..tokens import TokenError, TokenIssuer
 
 if TYPE_CHECKING:
     from ..room import RoomRegistry
+    from ..session import Session
 
 # About one packet on the link: a paced page never puts more than a packet ahead of the
 # lesson's media in the bottleneck queue.
@@ -89,15 +92,25 @@ async def write_paced(
     return True
 
 
+@dataclass(frozen=True)
+class Pace:
+    rate: Rate
+    bucket: TokenBucket  # the member's: its paced pages together stay within the spare rate
+
+
 class DeckPacing:
     """Decides, per page request, whether and at what rate it is paced (see the module)."""
 
     def __init__(self, issuer: TokenIssuer, rooms: RoomRegistry) -> None:
         self._issuer = issuer
         self._rooms = rooms
+        # one bucket per member's session, gone with it
+        self._buckets: weakref.WeakKeyDictionary[Session, TokenBucket] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def rate(self, authorization: str | None, deck: str, page: int, thumb: bool) -> Rate | None:
-        """The rate to pace this page at, re-read as it goes; None: send it at once."""
+    def pace(self, authorization: str | None, deck: str, page: int, thumb: bool) -> Pace | None:
+        """How to pace this page, its rate re-read as it goes; None: send it at once."""
         if not authorization:
             return None
         try:
@@ -105,15 +118,25 @@ class DeckPacing:
         except TokenError:
             return None  # pages need no token: a stale one only loses the pacing
 
-        def spare() -> float | None:
+        def member() -> Session | None:
             room = self._rooms.get(identity.room)
-            member = room.participants.get(identity.id) if room is not None else None
-            if room is None or member is None:
+            found = room.participants.get(identity.id) if room is not None else None
+            if room is None or found is None:
                 return None  # not (or no longer) in a room: no lesson to protect
             board = room.slides
             shown = board.deck is not None and board.deck["id"] == deck and board.page == page
             if shown and not thumb:
                 return None  # the class must see it now
-            return member.session.link.spare_bps()
+            return found.session
 
-        return spare if spare() is not None else None
+        def spare() -> float | None:
+            session = member()
+            return session.link.spare_bps() if session is not None else None
+
+        session = member()
+        if session is None:
+            return None
+        bucket = self._buckets.get(session)
+        if bucket is None:
+            bucket = self._buckets[session] = TokenBucket(BURST_BYTES)
+        return Pace(spare, bucket)
