@@ -156,8 +156,8 @@ export class SlideView {
   // page shown now, so a page turn finds its page already here.
   async _prefetchDeck() {
     const run = ++this._prefetchRun;
-    const deck = this.deck;
-    while (run === this._prefetchRun && this.deck === deck) {
+    const deckId = this.deck.id; // each slides_state brings a new deck object: compare ids
+    while (run === this._prefetchRun && this.deck?.id === deckId) {
       const src = this._nextToFetch();
       if (!src) return;
       const token = this.token();
