@@ -24,6 +24,7 @@ from .session import Session
 from .slides.api import DeckApi
 from .slides.board import Boards
 from .slides.limits import DeckLimits
+from .slides.pacing import DeckPacing
 from .slides.store import DeckStore
 from .tokens import TokenError, TokenIssuer
 
@@ -73,7 +74,8 @@ def create_app(
         app.router.add_get(f"/{page}", _page(page))
     recording_app.setup(app)  # recording, records, reports, replay
     timetable_app.setup(app, now)  # after the records: it schedules their lessons
-    app.router.add_routes(DeckApi(decks, app[ISSUER]).routes())
+    pacing = DeckPacing(app[ISSUER], app[ROOMS])  # prefetched pages beside the live lesson
+    app.router.add_routes(DeckApi(decks, app[ISSUER], pacing).routes())
     app.router.add_static("/static/", WEB_DIR, append_version=False)
     app.on_startup.append(_clean_decks)
     app.on_shutdown.append(_close_sessions)

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.slides import add_parser as add_slides_parser
 
     add_slides_parser(bench_sub)
+    from bench.deckload import add_parser as add_deckload_parser
+
+    add_deckload_parser(bench_sub)
 
     from scheduler.cli import add_parser as add_timetable_parser
 
@@ -115,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.slides import run_slides_cli
 
         return run_slides_cli(args)
+    if args.command == "bench" and args.bench == "deckload":
+        from bench.deckload import run_deckload_cli
+
+        return run_deckload_cli(args)
     if args.command == "bench" and args.bench == "schedule":
         from bench.schedule import run_schedule_cli
 

@@ -2,7 +2,8 @@
 deck, served immutable: a deck's id is the hash of its file and a page's ETag the hash of its
 image, so a classroom that has a page never fetches it again (not even a 304 while its cache
 holds it). No token on the reads: a deck id is unguessable, and one URL per page for every
-classroom is what lets caches share it."""
+classroom is what lets caches share it. A member of a live room may say who it is
+(`Authorization: Bearer`): its prefetched pages are then paced beside its lesson (pacing.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from aiohttp import BodyPartReader, web
 from ..protocol import error
 from ..tokens import TokenError, TokenIssuer
 from .limits import DeckError
+from .pacing import DeckPacing, write_paced
 from .store import DeckStore, too_big
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,12 @@ CHUNK = 256 * 1024
 
 
 class DeckApi:
-    def __init__(self, store: DeckStore, issuer: TokenIssuer) -> None:
+    def __init__(
+        self, store: DeckStore, issuer: TokenIssuer, pacing: DeckPacing | None = None
+    ) -> None:
         self.store = store
         self.issuer = issuer
+        self.pacing = pacing
 
     def routes(self) -> list[web.RouteDef]:
         deck = "/decks/{deck:[0-9a-f]{64}}"
@@ -118,9 +123,8 @@ class DeckApi:
         return await self._image(request, thumb=True)
 
     async def _image(self, request: web.Request, thumb: bool) -> web.StreamResponse:
-        found = self.store.page_file(
-            request.match_info["deck"], int(request.match_info["page"]), thumb
-        )
+        deck, page = request.match_info["deck"], int(request.match_info["page"])
+        found = self.store.page_file(deck, page, thumb)
         if found is None:
             raise _not_found()
         path, digest = found
@@ -130,11 +134,30 @@ class DeckApi:
             body = await asyncio.to_thread(path.read_bytes)
         except OSError:
             raise _not_found() from None
-        response = web.Response(
-            body=body, content_type="image/webp", headers={"Cache-Control": IMMUTABLE}
-        )
-        response.etag = digest
-        return response
+        pace = None
+        if self.pacing is not None and request.method == "GET":
+            pace = self.pacing.pace(request.headers.get("Authorization"), deck, page, thumb)
+        if pace is None:
+            response = web.Response(
+                body=body, content_type="image/webp", headers={"Cache-Control": IMMUTABLE}
+            )
+            response.etag = digest
+            return response
+        paced = web.StreamResponse(headers={"Cache-Control": IMMUTABLE})
+        paced.content_type = "image/webp"
+        paced.content_length = len(body)
+        paced.etag = digest
+        await paced.prepare(request)
+        started = asyncio.get_running_loop().time()
+        try:
+            whole = await write_paced(paced.write, body, pace.rate, pace.bucket)
+            await paced.write_eof()
+        except ConnectionResetError:  # the classroom went away mid-page
+            return paced
+        log.debug("deck %s page %d%s: %d bytes in %.2f s (%s)", deck[:8], page,
+                  " thumb" if thumb else "", len(body),
+                  asyncio.get_running_loop().time() - started, "paced" if whole else "caught up")
+        return paced
 
 
 async def _part_chunks(part: BodyPartReader):

@@ -35,7 +35,10 @@ window.tongke.local = local;
 window.tongke.view = view;
 
 // The teacher's deck: pages as sharp images fetched once, ink and pointer drawn over them.
-const slides = new SlideView($('#slide-stage'), { onChange: () => layout() });
+const slides = new SlideView($('#slide-stage'), {
+  token: () => session.token, // prefetched pages are paced beside this lesson
+  onChange: () => layout(),
+});
 followSlides(session, slides);
 window.tongke.slides = slides;
 

@@ -1,16 +1,20 @@
 // The slide a room shows: the page image (sharp, sized to fit its box), the ink on it and the
 // laser pointer, kept in step with the session's `slides` events. Classrooms fetch the deck's
 // pages in the background (current page first, one at a time, low priority) so that a page
-// turn shows at once; the server marks pages immutable, so a page is fetched only once.
+// turn shows at once; the server marks pages immutable, so a page is fetched only once. The
+// prefetches say who asks (the page's token as `Authorization: Bearer`, never in the URL, which
+// stays one cacheable URL per page): the server paces them beside this classroom's lesson.
 
 import { drawInk, pageImage } from './replay_slides.js';
 import { el } from './ui.js';
 
 export class SlideView {
   // `box`: the element the slide fills. `prefetch`: fetch every page of the deck ahead.
-  constructor(box, { prefetch = true, onChange = () => {} } = {}) {
+  // `token()`: the participant's token, sent with the prefetches (see above).
+  constructor(box, { prefetch = true, token = () => '', onChange = () => {} } = {}) {
     this.box = box;
     this.prefetch = prefetch;
+    this.token = token;
     this.onChange = onChange;
     this.deck = null;
     this.page = 0;
@@ -152,11 +156,13 @@ export class SlideView {
   // page shown now, so a page turn finds its page already here.
   async _prefetchDeck() {
     const run = ++this._prefetchRun;
-    const deck = this.deck;
-    while (run === this._prefetchRun && this.deck === deck) {
+    const deckId = this.deck.id; // each slides_state brings a new deck object: compare ids
+    while (run === this._prefetchRun && this.deck?.id === deckId) {
       const src = this._nextToFetch();
       if (!src) return;
-      const done = fetch(src, { priority: 'low', cache: 'force-cache' })
+      const token = this.token();
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      const done = fetch(src, { priority: 'low', cache: 'force-cache', headers })
         .then((r) => (r.ok ? r.arrayBuffer().then(() => true) : false))
         .catch(() => false);
       this._inflight.set(src, done);
