@@ -75,7 +75,7 @@ class Room:
         self.muted: set[str] = set()
         self.host: str | None = None  # who gives the floor, mutes and may hand over
         self._host_handed = False  # the host got the role from a person, not by arriving
-        self.slides: SlideBoard = (boards or Boards(None, None))(room_id, self.broadcast)
+        self.slides: SlideBoard = (boards or Boards(None, None))(room_id, self.broadcast_event)
 
     def close(self) -> None:
         self.slides.close()
@@ -252,6 +252,11 @@ class Room:
 
     def broadcast_state(self, exclude: Participant | None = None) -> None:
         self.broadcast({"type": "state", "state": self.state()}, exclude)
+
+    def broadcast_event(self, message: dict[str, Any]) -> None:
+        """A live lesson event (slides) to everyone: over their data channels."""
+        for participant in self.participants.values():
+            participant.session.post_event(message)
 
     def broadcast(self, message: dict[str, Any], exclude: Participant | None = None) -> None:
         for participant in self.participants.values():

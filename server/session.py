@@ -29,7 +29,8 @@ from media.stats import ForwardStats
 from media.subscriber_link import SubscriberLink
 
 from . import meeting
-from .protocol import VERSION, ProtocolError, error, split_track
+from .event_channels import EVENTS, EventChannels
+from .protocol import VERSION, ProtocolError, error, parse, split_track
 from .roles import CONTROL_MESSAGES, GRANTS, HOST_MESSAGES, HOST_ROLES, SLIDE_MESSAGES
 from .room import Participant, Room, RoomRegistry
 from .tokens import Identity
@@ -77,6 +78,7 @@ class Session:
         self.participant = Participant(identity, self)
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
+        self.channels: EventChannels | None = None  # on the subscribe connection
         self._publish_remb = rtc_internals.ConnectionRemb()
         self.slots: list[Slot] = []
         self._linked: set[str] = set()  # mids the link steers
@@ -94,6 +96,10 @@ class Session:
 
     def post_send(self, message: dict[str, Any]) -> None:
         self.inbox.put_nowait(("send", message))
+
+    def post_event(self, message: dict[str, Any]) -> None:
+        """A live lesson event (slides): over the data channel, see `_deliver`."""
+        self.inbox.put_nowait(("event", message))
 
     def post_resync(self) -> None:
         self.inbox.put_nowait(("resync", None))
@@ -128,6 +134,14 @@ class Session:
                 await self._resync()
         elif event == "message":
             await self._on_message(payload)
+        elif event == "event":
+            await self._deliver(payload)
+        elif event == "channel_open":
+            if payload == EVENTS.label and self.room is not None:
+                # the whole picture at once on the primary path: a late join, a reconnect
+                await self._deliver(self.room.slides.state_message())
+        elif event == "channel_message":
+            await self._on_channel_message(*payload)
         elif event == "close":
             if payload:
                 await self._send({"type": "ended", "reason": payload})
@@ -152,16 +166,17 @@ class Session:
         except (ConnectionError, RuntimeError):
             self._closed = True
 
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        """Lesson events go over the data channels (primary path); the signalling socket
+        carries them only while the channels are not open (yet)."""
+        if self.channels is not None and self.channels.send(message):
+            return
+        await self._send(message)
+
     # -- messages -----------------------------------------------------------------------------
 
-    async def _on_message(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "join":
-            await self._join()
-            return
-        if kind == "ping":
-            await self._send({"type": "pong"})
-            return
+    def _check_allowed(self, kind: str) -> None:
+        """The role's grant and the host's prerogatives (server/roles.py), on every path."""
         if self.room is None:
             raise ProtocolError("wrong_order", "请先加入课堂。", f"{kind} before join")
         grant = GRANTS[self.identity.role]
@@ -171,7 +186,36 @@ class Session:
             raise ProtocolError(
                 "not_host", NOT_HOST[kind], f"{kind}: only the host ({self.room.host}) may"
             )
-        if kind in SLIDE_MESSAGES:
+
+    async def _on_channel_message(self, label: str, data: str | bytes) -> None:
+        """A message on a data channel: slide events only, validated as on the socket.
+        Errors go back on the reliable channel; the session carries on."""
+        try:
+            message = parse(data)
+            kind = message["type"]
+            if kind not in SLIDE_MESSAGES:
+                raise ProtocolError(
+                    "bad_message",
+                    "数据通道只传课件消息。",
+                    f"{kind} on data channel {label!r}: only slide_*, the rest on the socket",
+                )
+            self._check_allowed(kind)
+            assert self.room is not None
+            self.room.slides.apply(kind, message, self.identity.id)
+        except ProtocolError as exc:
+            await self._deliver(exc.to_message())
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "join":
+            await self._join()
+            return
+        if kind == "ping":
+            await self._send({"type": "pong"})
+            return
+        self._check_allowed(kind)
+        assert self.room is not None
+        if kind in SLIDE_MESSAGES:  # the fallback path: browsers send these on the channel
             self.room.slides.apply(kind, message, self.identity.id)
         elif kind == "publish":
             await self._publish(message)
@@ -243,11 +287,19 @@ class Session:
                 "state": room.state(),
             }
         )
-        await self._send(room.slides.state_message())  # the page as it is now, with its ink
+        # The page as it is now, with its ink: on the socket, as the channels are not open
+        # yet; they send it again when they open.
+        await self._deliver(room.slides.state_message())
         self.subscribe_pc = pc = self._new_pc()
-        # The data channel gives the first offer something to negotiate before any track
-        # exists, carries lesson events later, and its transport is the one BUNDLE keeps.
-        pc.createDataChannel("events")
+        # The data channels give the first offer something to negotiate before any track
+        # exists, carry the lesson's events, and their transport is the one BUNDLE keeps.
+        self.channels = EventChannels(
+            pc,
+            on_open=lambda label: self.inbox.put_nowait(("channel_open", label)),
+            on_message=lambda label, data: self.inbox.put_nowait(
+                ("channel_message", (label, data))
+            ),
+        )
 
         self._dirty = True
         await self._resync()

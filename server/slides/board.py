@@ -67,6 +67,9 @@ class SlideBoard:
         self._pointer_flush: asyncio.TimerHandle | None = None
         self._log_failed = False
         self.touched = False  # the teacher has changed it: a deck planned ahead no longer applies
+        # Every message out gets the next number: the events travel on two data channels (one
+        # unordered) and, until those open, on the socket, so a client keeps the newest.
+        self.seq = 0
 
     # -- what others see ----------------------------------------------------------------------
 
@@ -77,6 +80,7 @@ class SlideBoard:
             "page": self.page,
             "ink": self.ink,
             "pointer": self.pointer,
+            "seq": self.seq,
         }
 
     def close(self) -> None:
@@ -102,7 +106,7 @@ class SlideBoard:
         elif kind == "slide_clear":
             self._reset_page()
             self._record({"type": "clear"})
-            self._broadcast(self.state_message())
+            self._announce_state()
 
     def _set_deck(self, deck_id: str | None, page: object, planned: bool = False) -> None:
         """`planned`: by the lesson's preparation, not the teacher (marked in the record, so
@@ -112,7 +116,7 @@ class SlideBoard:
             self.deck, self.page = None, 0
             self._reset_page()
             self._record({"type": "deck", "deck": None, **mark})
-            self._broadcast(self.state_message())
+            self._announce_state()
             return
         manifest = self._decks.manifest(deck_id) if self._decks is not None else None
         if manifest is None:
@@ -124,7 +128,7 @@ class SlideBoard:
         self.page = _page_number(page, count)
         self._reset_page()
         self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page, **mark})
-        self._broadcast(self.state_message())
+        self._announce_state()
 
     # -- where a room starts ------------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class SlideBoard:
         self.page = number
         self._reset_page()
         self._record({"type": "page", "page": number})
-        self._broadcast(self.state_message())
+        self._announce_state()
 
     def _reset_page(self) -> None:
         self.ink = []
@@ -203,7 +207,7 @@ class SlideBoard:
         self._pointer_sent = time.monotonic()
         pointer = self.pointer or {"x": None, "y": None}
         self._record({"type": "pointer", **pointer})
-        self._broadcast({"type": "slide_pointer", "page": self.page, "by": sender, **pointer})
+        self._announce({"type": "slide_pointer", "page": self.page, "by": sender, **pointer})
 
     def _add_ink(self, message: dict[str, Any], sender: str) -> None:
         raw = message["points"]
@@ -234,7 +238,15 @@ class SlideBoard:
         self.ink.append(stroke)
         self._ink_points += len(points)
         self._record({"type": "ink", **stroke})
-        self._broadcast({"type": "slide_ink", "page": self.page, "by": sender, "stroke": stroke})
+        self._announce({"type": "slide_ink", "page": self.page, "by": sender, "stroke": stroke})
+
+    def _announce_state(self) -> None:
+        self.seq += 1
+        self._broadcast(self.state_message())
+
+    def _announce(self, message: dict[str, Any]) -> None:
+        self.seq += 1
+        self._broadcast({**message, "seq": self.seq})
 
     def _coordinate(self, value: object) -> float:
         if not _number(value):

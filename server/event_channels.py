@@ -1,0 +1,86 @@
+"""The lesson's live events over WebRTC data channels: the primary path for slides.
+
+The server opens two channels on every participant's subscribe connection (data channels
+are bidirectional, so the teacher sends its slide events back on them):
+
+- `events`: ordered and reliable: deck, page, ink, clear and the whole state (`slides_state`,
+  sent the moment the channel opens: a late joiner or a reconnect sees the page at once);
+- `pointer`: unordered, never retransmitted: a laser-pointer move is worthless when stale,
+  and a lost one must not hold back the next.
+
+The signalling WebSocket carries these events only as the fallback, before the channels are
+open or if they never open (a network that lets the socket through but not the SCTP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCDataChannel, RTCPeerConnection
+from aiortc.exceptions import InvalidStateError
+
+from .protocol import VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    label: str
+    ordered: bool
+    max_retransmits: int | None  # None: reliable
+
+
+EVENTS = ChannelSpec("events", ordered=True, max_retransmits=None)
+POINTER = ChannelSpec("pointer", ordered=False, max_retransmits=0)
+CHANNELS = (EVENTS, POINTER)
+# Messages that go on the pointer channel; everything else goes on `events`.
+POINTER_MESSAGES = frozenset({"slide_pointer"})
+
+
+def spec_for(kind: str) -> ChannelSpec:
+    return POINTER if kind in POINTER_MESSAGES else EVENTS
+
+
+OnOpen = Callable[[str], None]
+OnMessage = Callable[[str, str | bytes], None]
+
+
+class EventChannels:
+    """The two channels of one subscribe connection. Callbacks run in aiortc's callbacks:
+    they only hand over (to the session's inbox)."""
+
+    def __init__(self, pc: RTCPeerConnection, on_open: OnOpen, on_message: OnMessage) -> None:
+        self._channels: dict[str, RTCDataChannel] = {}
+        self.sent = {spec.label: 0 for spec in CHANNELS}  # messages, for stats and tests
+        for spec in CHANNELS:
+            channel = pc.createDataChannel(
+                spec.label, ordered=spec.ordered, maxRetransmits=spec.max_retransmits
+            )
+            self._channels[spec.label] = channel
+            channel.on("open", lambda label=spec.label: on_open(label))
+            channel.on("message", lambda data, label=spec.label: on_message(label, data))
+
+    def is_open(self, label: str = EVENTS.label) -> bool:
+        return self._channels[label].readyState == "open"
+
+    def send(self, message: dict[str, Any], label: str | None = None) -> bool:
+        """Send on the message's channel; False if it is not open (the caller falls back)."""
+        spec = spec_for(message.get("type", "")) if label is None else _by_label(label)
+        channel = self._channels[spec.label]
+        if channel.readyState != "open":
+            return False
+        try:
+            channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
+        except InvalidStateError:  # closed between the check and the send
+            return False
+        self.sent[spec.label] += 1
+        return True
+
+
+def _by_label(label: str) -> ChannelSpec:
+    return next(spec for spec in CHANNELS if spec.label == label)
