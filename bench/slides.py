@@ -6,8 +6,9 @@ emulated rural link (bench/netlab; root and network namespaces needed).
    render of each page, the luma PSNR of what classrooms are sent.
 2. Documents: the Tongke server in namespace a (with a teacher beside it, bench/slides_peer.py)
    and a classroom behind the link in namespace b. The teacher opens the deck and turns pages
-   on a schedule; the time from each change until the classroom shows the page (state
-   received, image there and decoded). Twice: as the classroom page does it (pages prefetched
+   on a schedule (the changes travel on the WebRTC data channel, as in browsers); the time
+   from each change until the classroom shows the page (state received, image there and
+   decoded). Twice: as the classroom page does it (pages prefetched
    in the background, current page first) and cold (each page fetched when shown).
 3. Video: the same page changes as VP8 screen-share video at each --fps, sent over the same
    link (bench/slides_video.py); the time from each change until a frame of the new page with
@@ -255,7 +256,8 @@ def documents(
     procs.append(teacher)
     teacher.wait(timeout=seconds + 30)
     procs[0].wait(timeout=seconds + 30)
-    changes = json.loads(teacher_out.read_text())["changes"]
+    sent = json.loads(teacher_out.read_text())
+    changes = sent["changes"]
     seen = json.loads(class_out.read_text())
     shown: list[float | None] = []
     cached = 0
@@ -275,6 +277,9 @@ def documents(
         f"{mode}_deck_open_shown_s": None if shown[0] is None else round(shown[0], 3),
         f"{mode}_pages_never_shown": sum(1 for s in shown if s is None),
         f"{mode}_bytes_fetched": sum(f[3] for f in seen["fetches"]),
+        # the path the page changes took (data channel, as in browsers; socket: fallback)
+        f"{mode}_teacher_sent_via": sent["via"],
+        f"{mode}_classroom_received_via": seen["events_received"],
     }
     if mode == "prefetch":
         out["page_shown_from_cache_pct"] = round(100 * cached / max(1, len(shown)), 1)

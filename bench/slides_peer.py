@@ -2,13 +2,15 @@
 emulated link (bench/slides.py starts them):
 
 - `teacher` (beside the server): opens a deck and turns to each page of a schedule at fixed
-  intervals; writes `{"changes": [[mono, page], ...]}`.
-- `classroom` (behind the link): does what web/js/slides.js does: on each `slides_state` it
-  shows the page, from its cache when there, else fetched over HTTP; with `--prefetch` it
-  fetches the deck's pages one at a time in the background, always the next one not fetched
-  at or after the current page. A page counts as shown when its image is received and
-  decoded. Writes `{"states": [[mono, page, bytes]], "shown": [[mono, page, cached]],
-  "fetches": [[start, end, page, bytes, why]], "joined_mono"}`.
+  intervals, on the data channel as the teacher page does; writes
+  `{"changes": [[mono, page], ...], "via": {"channel": n, "socket": n}}`.
+- `classroom` (behind the link): does what web/js/slides.js does: on each `slides_state` (on
+  the data channel, as browsers get it) it shows the page, from its cache when there, else
+  fetched over HTTP; with `--prefetch` it fetches the deck's pages one at a time in the
+  background, always the next one not fetched at or after the current page. A page counts as
+  shown when its image is received and decoded. Writes `{"states": [[mono, page, bytes,
+  via]], "shown": [[mono, page, cached]], "fetches": [[start, end, page, bytes, why]],
+  "joined_mono", "events_received"}`.
 
 Times are time.monotonic(): CLOCK_MONOTONIC, the same clock in every namespace.
 """
@@ -33,18 +35,20 @@ from server.client import Participant
 async def run_teacher(url: str, token: str, deck: str, pages: list[int], interval: float,
                       out: Path) -> None:
     changes: list[list[float]] = []
+    via = {"channel": 0, "socket": 0}
     async with Participant(encoded=True) as teacher:
         await teacher.connect(url, token)
         await teacher.join()
+        await teacher.wait_channels(timeout=30)
         for i, page in enumerate(pages):
             if i == 0:
                 message = {"type": "slide_deck", "deck": deck, "page": page}
             else:
                 message = {"type": "slide_page", "page": page}
             changes.append([time.monotonic(), page])
-            await teacher.send(message)
+            via[await teacher.send_event(message)] += 1
             await asyncio.sleep(interval)
-    out.write_text(json.dumps({"changes": changes}))
+    out.write_text(json.dumps({"changes": changes, "via": via}))
 
 
 class Classroom:
@@ -79,13 +83,16 @@ class Classroom:
             if http is not None:
                 await http.close()
 
-    def on_message(self, message: dict[str, Any]) -> None:
+    def on_event(self, message: dict[str, Any], via: str) -> None:
         if message.get("type") != "slides_state":
             return
         now = time.monotonic()
-        self.states.append([now, message["page"], len(json.dumps(message))])
         deck = message.get("deck")
-        new_deck = deck is not None and (self.deck is None or self.deck["id"] != deck["id"])
+        same_deck = (deck or {}).get("id") == (self.deck or {}).get("id")
+        if same_deck and message["page"] == self.page and self.states:
+            return  # the state again (the channel opened): nothing new to show
+        self.states.append([now, message["page"], len(json.dumps(message)), via])
+        new_deck = deck is not None and not same_deck
         self.deck, self.page = deck, message["page"]
         if deck is None:
             return
@@ -157,9 +164,10 @@ class Classroom:
 async def run_classroom(url: str, token: str, prefetch: bool, seconds: float, out: Path,
                         ready: Path) -> None:
     async with Classroom(url, prefetch) as room, Participant(encoded=True) as me:
-        me.on_message.append(room.on_message)
+        me.on_event.append(room.on_event)
         await me.connect(url, token)
         await me.join(timeout=30)
+        await me.wait_channels(timeout=30)  # ready as a browser is: the channels open
         joined = time.monotonic()
         ready.write_text(str(joined))
         await asyncio.sleep(seconds)
@@ -169,6 +177,7 @@ async def run_classroom(url: str, token: str, prefetch: bool, seconds: float, ou
             "shown": room.shown,
             "fetches": room.fetches,
             "errors": me.errors,
+            "events_received": me.events_received,
         }
     out.write_text(json.dumps(result))
 

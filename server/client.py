@@ -1,7 +1,9 @@
 """A headless Tongke participant (docs/signalling.md) for the CLI, tests and benchmarks.
 
 `Participant` speaks the signalling protocol over aiohttp's WebSocket client and runs the two
-aiortc peer connections: publish (we offer) and subscribe (the server offers, we answer).
+aiortc peer connections: publish (we offer) and subscribe (the server offers, we answer). The
+lesson's live events (slides) come and go on the subscribe connection's data channels, as in
+the browser (server/event_channels.py); the socket carries them only until those are open.
 `run_publish` and `run_watch` are what `tongke publish` and `tongke watch` run.
 """
 
@@ -25,6 +27,7 @@ import aiohttp
 import av
 from aiortc import (
     RTCConfiguration,
+    RTCDataChannel,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpTransceiver,
@@ -35,6 +38,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from media import rtc_internals
 from media.frames import EncodedFrame
 from media.synthetic import SendLog, SyntheticVideoTrack, ToneAudioTrack, read_frame_id
+
+from .event_channels import CHANNELS, EVENTS, spec_for
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,40 @@ class RemoteTrack:
 
 TrackCallback = Callable[[RemoteTrack], None]
 EncodedCallback = Callable[[RemoteTrack, EncodedFrame], None]
+EventCallback = Callable[[dict[str, Any], str], None]  # (message, "channel" | "socket")
+SLIDE_EVENTS = frozenset({"slides_state", "slide_ink", "slide_pointer"})
+
+
+class EventOrder:
+    """Which slide events are news (the rule web/js/signalling.js follows too). The server
+    numbers them (`seq`); they come on two channels, one unordered, and on the socket until
+    the channels open, so an older one may arrive after a newer: a state replaces everything
+    up to its number, a stroke adds to it, a pointer move older than the newest state or
+    move is stale."""
+
+    def __init__(self) -> None:
+        self.ordered = -1  # the newest state or stroke applied
+        self.state = -1  # the newest state applied
+        self.pointer = -1
+
+    def fresh(self, message: dict[str, Any]) -> bool:
+        seq = message.get("seq")
+        if not isinstance(seq, int):
+            return True  # an unnumbered message: nothing to compare
+        kind = message.get("type")
+        if kind == "slides_state":
+            if seq < self.ordered:
+                return False
+            self.ordered = self.state = seq
+        elif kind == "slide_pointer":
+            if seq <= max(self.pointer, self.state):
+                return False
+            self.pointer = seq
+        else:
+            if seq <= self.ordered:
+                return False
+            self.ordered = seq
+        return True
 
 
 def ws_url(url: str, token: str) -> str:
@@ -138,6 +177,12 @@ class Participant:
         self.on_track_removed: list[TrackCallback] = []
         self.on_message: list[Callable[[dict[str, Any]], None]] = []
         self.on_encoded_frame: list[EncodedCallback] = []
+        # Slide events that are news, with the path they came by; on_message gets them too.
+        self.on_event: list[EventCallback] = []
+        self.events_received = {"channel": 0, "socket": 0}  # slide events, news or not
+        self.channels: dict[str, RTCDataChannel] = {}  # label: the server's open channels
+        self._event_order = EventOrder()
+        self._channels_open = asyncio.Event()
         self.errors: list[dict[str, Any]] = []
         self.ended: str | None = None  # reason, once the server ended us or the socket closed
         self.closed = asyncio.Event()
@@ -186,6 +231,24 @@ class Participant:
             await self._ws.send_json({"v": VERSION, **message})
         except ConnectionError as exc:  # aiohttp's reset errors derive from it
             raise self._closed_error() from exc
+
+    async def send_event(self, message: dict[str, Any]) -> str:
+        """A slide event: on its data channel when open (the primary path), else on the
+        socket. Returns the path taken."""
+        channel = self.channels.get(spec_for(message.get("type", "")).label)
+        if channel is not None and channel.readyState == "open":
+            channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
+            return "channel"
+        await self.send(message)
+        return "socket"
+
+    async def send_raw_on_channel(self, data: str | bytes, label: str = EVENTS.label) -> None:
+        """Anything at all on a data channel (tests of the server's validation)."""
+        self.channels[label].send(data)
+
+    async def wait_channels(self, timeout: float = 10.0) -> None:
+        """Until the server's data channels are open."""
+        await asyncio.wait_for(self._channels_open.wait(), timeout)
 
     async def close(self) -> None:
         if self._ws is not None and not self._ws.closed:
@@ -282,6 +345,7 @@ class Participant:
         if self.subscribe_pc is None:
             self.subscribe_pc = RTCPeerConnection(configuration=self.rtc_config)
             self._remb = rtc_internals.ConnectionRemb()  # one REMB per connection, as browsers
+            self.subscribe_pc.on("datachannel", self._on_datachannel)
         pc = self.subscribe_pc
         if pc.remoteDescription is not None:
             # aiortc starts the senders and receivers of a renegotiation only if DTLS is
@@ -300,6 +364,38 @@ class Participant:
         self._rebind(pc, message["tracks"])
         if self.keyframe_watchdog and self._watchdog is None:
             self._watchdog = asyncio.ensure_future(self._keyframe_watchdog())
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        label = channel.label
+        if label not in {spec.label for spec in CHANNELS}:
+            return
+        self.channels[label] = channel
+
+        @channel.on("message")
+        def _on_message(data: str | bytes) -> None:
+            try:
+                message = json.loads(data)
+            except ValueError:
+                log.warning("not JSON on data channel %s: %.80r", label, data)
+                return
+            if isinstance(message, dict):
+                self._received(message, "channel")
+
+        if len(self.channels) == len(CHANNELS):
+            self._channels_open.set()
+
+    def _received(self, message: dict[str, Any], via: str) -> None:
+        """A message from the server by either path."""
+        kind = message.get("type")
+        if kind in SLIDE_EVENTS:
+            self.events_received[via] += 1
+            if not self._event_order.fresh(message):
+                return
+            for event_callback in self.on_event:
+                event_callback(message, via)
+        self._dispatch(message)
+        for callback in self.on_message:
+            callback(message)
 
     def _rebind(self, pc: RTCPeerConnection, tracks: dict[str, dict[str, Any]]) -> None:
         transceivers = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
@@ -404,9 +500,8 @@ class Participant:
                 except ValueError:
                     log.warning("not JSON from the server: %.80r", msg.data)
                     continue
-                await self._dispatch(message)
-                for callback in self.on_message:
-                    callback(message)
+                if isinstance(message, dict):
+                    self._received(message, "socket")
         finally:
             if self.ended is None:
                 refused = self._ws.close_code == 4401 and self.errors
@@ -419,7 +514,7 @@ class Participant:
         detail = f"socket closed ({self._ws.close_code if self._ws else None})"
         return SignallingError(self.ended or "closed", last.get("message", ""), detail)
 
-    async def _dispatch(self, message: dict[str, Any]) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         waiter = self._waiters.get(kind or "")
         if waiter is not None and not waiter.done():
