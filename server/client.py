@@ -97,9 +97,10 @@ SLIDE_EVENTS = frozenset({"slides_state", "slide_ink", "slide_pointer"})
 class EventOrder:
     """Which slide events are news (the rule web/js/signalling.js follows too). The server
     numbers them (`seq`); they come on two channels, one unordered, and on the socket until
-    the channels open, so an older one may arrive after a newer: a state replaces everything
-    up to its number, a stroke adds to it, a pointer move older than the newest state or
-    move is stale."""
+    the channels open, so an older one may arrive after a newer, or the same one twice (the
+    state on joining: on the socket, again when the channel opens). A state replaces
+    everything up to its number, a stroke adds to it, a pointer move older than the newest
+    state or move is stale."""
 
     def __init__(self) -> None:
         self.ordered = -1  # the newest state or stroke applied
@@ -110,19 +111,16 @@ class EventOrder:
         seq = message.get("seq")
         if not isinstance(seq, int):
             return True  # an unnumbered message: nothing to compare
-        kind = message.get("type")
-        if kind == "slides_state":
-            if seq < self.ordered:
-                return False
-            self.ordered = self.state = seq
-        elif kind == "slide_pointer":
+        if message.get("type") == "slide_pointer":
             if seq <= max(self.pointer, self.state):
                 return False
             self.pointer = seq
-        else:
-            if seq <= self.ordered:
-                return False
-            self.ordered = seq
+            return True
+        if seq <= self.ordered:  # the same number: the same state, seen already
+            return False
+        self.ordered = seq
+        if message.get("type") == "slides_state":
+            self.state = seq
         return True
 
 
@@ -180,6 +178,7 @@ class Participant:
         # Slide events that are news, with the path they came by; on_message gets them too.
         self.on_event: list[EventCallback] = []
         self.events_received = {"channel": 0, "socket": 0}  # slide events, news or not
+        self.last_state: dict[str, dict[str, Any]] = {}  # path: its latest slides_state
         self.channels: dict[str, RTCDataChannel] = {}  # label: the server's open channels
         self._event_order = EventOrder()
         self._channels_open = asyncio.Event()
@@ -389,6 +388,8 @@ class Participant:
         kind = message.get("type")
         if kind in SLIDE_EVENTS:
             self.events_received[via] += 1
+            if kind == "slides_state":
+                self.last_state[via] = message
             if not self._event_order.fresh(message):
                 return
             for event_callback in self.on_event:

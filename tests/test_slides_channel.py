@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.client import Participant
+from server.client import EventOrder, Participant
 from server.event_channels import EVENTS, POINTER
 from tests.test_slides_live import read_events, upload
 
@@ -60,10 +60,11 @@ class Peer:
 
 async def peer(server, role: str, name: str, room: str = "math7") -> Peer:
     participant = Participant(encoded=True)
+    watched = Peer(participant)
     await participant.connect(server.url, server.mint(room, role, name))
     await participant.join()
     await participant.wait_channels(timeout=15)
-    return Peer(participant)
+    return watched
 
 
 async def test_slides_travel_on_the_channel_and_a_late_joiner_gets_page_and_ink(server, http):
@@ -90,17 +91,19 @@ async def test_slides_travel_on_the_channel_and_a_late_joiner_gets_page_and_ink(
     assert all(via == "channel" for m, via in early.events if m["seq"] > 0)
 
     # a classroom joining now: page 3 with both strokes, on the channel as soon as it opens
+    # (and on the socket right after `joined`, before the channel is up)
     late = await peer(server, "classroom", "七(2)班")
-    state, via = await late.until(lambda: (s := late.last("slides_state")) and s[0]["deck"] and s)
-    assert via == "channel"
+    state = await late.until(lambda: late.p.last_state.get("channel"))
     assert state["deck"]["id"] == deck_id and state["page"] == 3
     assert [s["color"] for s in state["ink"]] == ["#e53935", "#1e88e5"]
+    assert late.last("slides_state")[0] == state  # what the class shows: the same
+    assert state["seq"] == server.rooms.get("math7").slides.seq
 
     # a reconnect (same participant, new session): the same page and ink again, on the channel
     await late.p.close()
     again = await peer(server, "classroom", "七(2)班")
-    state, via = await again.until(lambda: (s := again.last("slides_state")) and s[0]["deck"] and s)
-    assert via == "channel" and state["page"] == 3 and len(state["ink"]) == 2
+    state = await again.until(lambda: again.p.last_state.get("channel"))
+    assert state["page"] == 3 and len(state["ink"]) == 2
 
     # clear and turn: everyone follows, the lesson keeps the events
     await teacher.p.send_event({"type": "slide_clear"})
@@ -200,3 +203,20 @@ async def test_pointer_channel_is_unreliable_unordered_and_rate_limited(server, 
     await cls.until(lambda: cls.last("slide_pointer")[0]["x"] is None)
     for p in (teacher, cls):
         await p.p.close()
+
+
+def test_event_order_keeps_the_newest():
+    order = EventOrder()
+    arrivals = [
+        ({"type": "slides_state", "seq": 0}, True),  # on the socket after `joined`
+        ({"type": "slides_state", "seq": 0}, False),  # again when the channel opens
+        ({"type": "slide_ink", "seq": 1}, True),
+        ({"type": "slide_pointer", "seq": 3}, True),  # the unordered channel overtakes
+        ({"type": "slide_ink", "seq": 2}, True),
+        ({"type": "slide_pointer", "seq": 2}, False),  # older than the move shown
+        ({"type": "slides_state", "seq": 1}, False),  # a late copy from the socket
+        ({"type": "slides_state", "seq": 4}, True),
+        ({"type": "slide_pointer", "seq": 3}, False),  # from before the page turn
+        ({"type": "slide_pointer", "seq": 5}, True),
+    ]
+    assert [order.fresh(m) for m, _ in arrivals] == [fresh for _, fresh in arrivals]

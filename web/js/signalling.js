@@ -1,5 +1,6 @@
 // The client side of docs/signalling.md: one WebSocket, a publish connection (we offer) and a
-// subscribe connection (the server offers). Reconnects by itself: every failure tears the
+// subscribe connection (the server offers), whose data channels carry the slide events both
+// ways (event_channels.js; the socket only until they open). Reconnects by itself: every failure tears the
 // whole attempt down and starts a new one (new socket, new peer connections, join again),
 // because the SFU cannot restart ICE.
 //
@@ -18,6 +19,7 @@
 //   slidepointer  {page, by, x, y}                  the laser pointer (x null: hidden)
 //   ended         {reason, message}
 
+import { EventChannels, EventOrder } from './event_channels.js';
 import { iceGathered, newPeerConnection, watchConnection } from './peer.js';
 import { inboundByMid } from './stats.js';
 
@@ -89,6 +91,13 @@ export class Session extends EventTarget {
     this.lastError = null;
     this.link = null; // the server's latest view of our downlink (`link` message)
     this.slides = { deck: null, page: 0, ink: [], pointer: null }; // the room's slide
+    this.channels = null; // EventChannels of the subscribe connection
+    // Slide events by path (tests and support staff): the channel is the primary one.
+    // received: every one that came; applied: the news among them (see EventOrder).
+    this.slideEvents = {
+      received: { channel: 0, socket: 0 }, applied: { channel: 0, socket: 0 }, sent: { channel: 0, socket: 0 },
+    };
+    this._eventOrder = new EventOrder();
     this.reconnects = 0; // attempts after the first, for tests and the banner
     this._gen = 0; // attempt number: callbacks of an abandoned attempt do nothing
     this._failures = 0;
@@ -151,12 +160,24 @@ export class Session extends EventTarget {
   handOver(participantId) { return this.send('host', { participant: participantId }); }
   hand(raised) { return this.send('hand', { raised }); }
   keyframe(mid) { return this.send('keyframe', { mid }); }
+  // A live lesson event: on its data channel (the primary path); on the socket only while
+  // the channels are not open.
+  sendEvent(type, fields = {}) {
+    if (this.channels?.send({ v: VERSION, type, ...fields })) {
+      this.slideEvents.sent.channel += 1;
+      return true;
+    }
+    const sent = this.send(type, fields);
+    if (sent) this.slideEvents.sent.socket += 1;
+    return sent;
+  }
+
   // Slides (the teacher's): a deck id from POST /api/decks, or null to close it.
-  slideDeck(deck, page = 1) { return this.send('slide_deck', { deck, page }); }
-  slidePage(page) { return this.send('slide_page', { page }); }
-  slidePointer(x, y) { return this.send('slide_pointer', { x, y }); }
-  slideInk(points, color, width) { return this.send('slide_ink', { points, color, width }); }
-  slideClear() { return this.send('slide_clear'); }
+  slideDeck(deck, page = 1) { return this.sendEvent('slide_deck', { deck, page }); }
+  slidePage(page) { return this.sendEvent('slide_page', { page }); }
+  slidePointer(x, y) { return this.sendEvent('slide_pointer', { x, y }); }
+  slideInk(points, color, width) { return this.sendEvent('slide_ink', { points, color, width }); }
+  slideClear() { return this.sendEvent('slide_clear'); }
 
   leave() {
     this.send('leave');
@@ -255,6 +276,8 @@ export class Session extends EventTarget {
     this._keyframeProgress.clear();
     for (const pc of [this.publishPc, this.subscribePc]) if (pc) pc.close();
     this.publishPc = this.subscribePc = null;
+    this.channels = null; // closed with their connection
+    this._eventOrder = new EventOrder(); // the next room's board numbers afresh
     this._pubTransceivers = {};
     this._pubBusy = this._pubDirty = false;
     if (this._publishWaiter) this._publishWaiter.reject(new Error('attempt abandoned'));
@@ -344,15 +367,9 @@ export class Session extends EventTarget {
         this._onError(gen, m);
         break;
       case 'slides_state':
-        this.slides = { deck: m.deck, page: m.page, ink: m.ink || [], pointer: m.pointer };
-        this._emit('slides', this.slides);
-        break;
       case 'slide_ink':
-        if (m.page === this.slides.page) this.slides.ink.push(m.stroke);
-        this._emit('slideink', m);
-        break;
       case 'slide_pointer':
-        this._emit('slidepointer', m);
+        this._onSlideEvent(m, 'socket'); // the fallback: the channels are not open yet
         break;
       case 'link':
         this.link = { ...m, at: Date.now() };
@@ -360,6 +377,30 @@ export class Session extends EventTarget {
         break;
       default:
         break; // pong and anything newer than this page
+    }
+  }
+
+  // What the data channels bring: slide events, and errors about what we sent on them.
+  _onChannelMessage(gen, m) {
+    if (gen !== this._gen) return;
+    if (m.type === 'error') this._onError(gen, m);
+    else if (m.type === 'slides_state' || m.type === 'slide_ink' || m.type === 'slide_pointer') {
+      this._onSlideEvent(m, 'channel');
+    }
+  }
+
+  _onSlideEvent(m, via) {
+    this.slideEvents.received[via] += 1;
+    if (!this._eventOrder.fresh(m)) return; // came the other way first, or overtaken
+    this.slideEvents.applied[via] += 1;
+    if (m.type === 'slides_state') {
+      this.slides = { deck: m.deck, page: m.page, ink: m.ink || [], pointer: m.pointer };
+      this._emit('slides', this.slides);
+    } else if (m.type === 'slide_ink') {
+      if (m.page === this.slides.page) this.slides.ink.push(m.stroke);
+      this._emit('slideink', m);
+    } else {
+      this._emit('slidepointer', m);
     }
   }
 
@@ -390,6 +431,7 @@ export class Session extends EventTarget {
     if (!this.subscribePc) {
       const pc = newPeerConnection();
       this.subscribePc = pc;
+      this.channels = new EventChannels(pc, (message) => this._onChannelMessage(gen, message));
       watchConnection(pc, () => this._checkLive(gen), (why) => this._lost(gen, `subscribe ${why}`));
     }
     const pc = this.subscribePc;
