@@ -1,6 +1,7 @@
 """Slides in real Chromium pages against the real server: the teacher uploads a deck on the
 teacher page, turns pages (keys, thumbnails), points and draws; two classrooms (one joining
-late) show the same page and the same ink: checked in the DOM and in screenshots."""
+late) show the same page and the same ink: checked in the DOM and in screenshots. The slide
+events travel on the WebRTC data channels both ways (the pages count them by path)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ async def blue_pixels(page) -> int:
     px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     near = np.abs(px - np.array(BLUE)).max(axis=-1) < 40
     return int(near.sum())
+
+
+async def slide_events(page) -> dict:
+    """The page's count of slide events by path: received, applied (news), sent."""
+    return await page.evaluate("window.tongke.session.slideEvents")
 
 
 async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artifacts, caplog):
@@ -109,9 +115,23 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
             "window.tongke.slides.ink.length > 0 && window.tongke.slides.page === 4"
         )
 
-        # A classroom joining now gets page 4 with its ink at once.
+        # Everything since the deck opened came on the data channels: the teacher sent on
+        # them, the classroom applied only its join state from the socket (before the channel
+        # was open), every page turn, pointer move and stroke from the channel.
+        sent = (await slide_events(t))["sent"]
+        assert sent["socket"] == 0 and sent["channel"] >= 6, sent
+        got = await slide_events(early.page)
+        assert got["applied"]["socket"] <= 1, got
+        assert got["received"]["socket"] <= 1, got  # the socket stays quiet once it is open
+        # deck, 3 turns, ≥ 1 pointer move, ≥ 1 stroke
+        assert got["applied"]["channel"] >= 6, got
+
+        # A classroom joining now gets page 4 with its ink at once, on the channel as it opens.
         late = await open_page(browser, server, CLASS_B)
         await shows_page(late.page, 4)
+        await late.page.wait_for_function(
+            "window.tongke.session.slideEvents.received.channel >= 1"
+        )
         board = server.rooms.get(ROOM).slides
         await early.page.wait_for_function(
             "n => window.tongke.slides.ink.length === n", arg=len(board.ink)
@@ -141,8 +161,13 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
         assert before, "the access log names the classroom's page requests"
         await early.page.reload()
         await shows_page(early.page, 4)
+        await early.page.wait_for_function(  # the reloaded page's channel is up
+            "window.tongke.session.slideEvents.received.channel >= 1"
+        )
         await t.keyboard.press("ArrowRight")  # a page turn after the reload: from the cache too
         await shows_page(early.page, 5)
+        got = await slide_events(early.page)
+        assert got["applied"]["channel"] >= 1 and got["received"]["socket"] <= 1, got
         after = deck_requests(caplog, early.page.url)
         assert after == before, after[len(before):]
 

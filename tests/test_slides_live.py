@@ -1,6 +1,8 @@
-"""Slides live over the signalling WebSocket (a real server, real sockets): the teacher opens a
-deck, turns pages, points and draws; classrooms see it; one that joins late gets the page and
-its ink at once; classrooms cannot turn pages; the lesson keeps its slide events."""
+"""Slides live over the signalling WebSocket, the fallback path (a real server, real sockets
+that never answer the subscribe offer, so their data channels never open: everything must
+still work): the teacher opens a deck, turns pages, points and draws; classrooms see it; one
+that joins late gets the page and its ink at once; classrooms cannot turn pages; the lesson
+keeps its slide events. The primary path, the data channels: tests/test_slides_channel.py."""
 
 from __future__ import annotations
 
