@@ -40,6 +40,13 @@ POINTER = ChannelSpec("pointer", ordered=False, max_retransmits=0)
 CHANNELS = (EVENTS, POINTER)
 # Messages that go on the pointer channel; everything else goes on `events`.
 POINTER_MESSAGES = frozenset({"slide_pointer"})
+# Whole states (a page turn, a deck, a clear, the state on opening) also go as a copy on the
+# pointer channel: aiortc's SCTP resends a lost message only after its retransmission timeout
+# (at least 1 s; a lone message has no later ones to trigger a fast retransmit), so on a
+# rural link losing 3% one page turn in ~33 would wait that long. The copy is a few hundred
+# bytes; whichever arrives first is shown, the other has the same `seq` and is dropped. Only
+# a state may be copied: it stands alone, a stroke overtaking an earlier one would drop it.
+COPIED_TO_POINTER = frozenset({"slides_state"})
 
 
 def spec_for(kind: str) -> ChannelSpec:
@@ -68,19 +75,23 @@ class EventChannels:
     def is_open(self, label: str = EVENTS.label) -> bool:
         return self._channels[label].readyState == "open"
 
-    def send(self, message: dict[str, Any], label: str | None = None) -> bool:
+    def send(self, message: dict[str, Any]) -> bool:
         """Send on the message's channel; False if it is not open (the caller falls back)."""
-        spec = spec_for(message.get("type", "")) if label is None else _by_label(label)
-        channel = self._channels[spec.label]
+        kind = message.get("type", "")
+        data = json.dumps({"v": VERSION, **message}, ensure_ascii=False)
+        if not self._send(spec_for(kind).label, data):
+            return False
+        if kind in COPIED_TO_POINTER:
+            self._send(POINTER.label, data)
+        return True
+
+    def _send(self, label: str, data: str) -> bool:
+        channel = self._channels[label]
         if channel.readyState != "open":
             return False
         try:
-            channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
+            channel.send(data)
         except InvalidStateError:  # closed between the check and the send
             return False
-        self.sent[spec.label] += 1
+        self.sent[label] += 1
         return True
-
-
-def _by_label(label: str) -> ChannelSpec:
-    return next(spec for spec in CHANNELS if spec.label == label)

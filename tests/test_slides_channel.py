@@ -89,6 +89,13 @@ async def test_slides_travel_on_the_channel_and_a_late_joiner_gets_page_and_ink(
     # once the channel is open, nothing of the slides comes on the socket
     assert early.p.events_received["socket"] == socket_before
     assert all(via == "channel" for m, via in early.events if m["seq"] > 0)
+    # the state on opening, the deck and the page turn: on `events` and a copy on `pointer`
+    # (whichever comes first is shown); the strokes on `events` only
+    # (the state on opening has its copy only if `pointer` was open by then)
+    sent = server.rooms.get("math7").participants[early.p.you["id"]].session.channels.sent
+    assert sent["events"] == 5 and sent["pointer"] in (2, 3), sent
+    assert early.p.events_received["channel"] == sent["events"] + sent["pointer"]
+    assert [m["type"] for m, _ in early.events].count("slides_state") == 3  # each once
 
     # a classroom joining now: page 3 with both strokes, on the channel as soon as it opens
     # (and on the socket right after `joined`, before the channel is up)
