@@ -46,7 +46,9 @@ POINTER_MESSAGES = frozenset({"slide_pointer"})
 # rural link losing 3% one page turn in ~33 would wait that long. The copy is a few hundred
 # bytes; whichever arrives first is shown, the other has the same `seq` and is dropped. Only
 # a state may be copied: it stands alone, a stroke overtaking an earlier one would drop it.
+# And only a small one: a copy in many fragments is lost when any one of them is.
 COPIED_TO_POINTER = frozenset({"slides_state"})
+COPY_MAX_BYTES = 1000  # one SCTP packet
 
 
 def spec_for(kind: str) -> ChannelSpec:
@@ -76,12 +78,14 @@ class EventChannels:
         return self._channels[label].readyState == "open"
 
     def send(self, message: dict[str, Any]) -> bool:
-        """Send on the message's channel; False if it is not open (the caller falls back)."""
+        """Send on the message's channel; False if it is not open or the message is larger
+        than the peer takes on a channel (256 KiB in browsers: a page full of ink can be):
+        the caller falls back to the socket."""
         kind = message.get("type", "")
         data = json.dumps({"v": VERSION, **message}, ensure_ascii=False)
         if not self._send(spec_for(kind).label, data):
             return False
-        if kind in COPIED_TO_POINTER:
+        if kind in COPIED_TO_POINTER and len(data.encode()) <= COPY_MAX_BYTES:
             self._send(POINTER.label, data)
         return True
 
@@ -92,6 +96,9 @@ class EventChannels:
         try:
             channel.send(data)
         except InvalidStateError:  # closed between the check and the send
+            return False
+        except ValueError as exc:  # above the peer's a=max-message-size
+            log.info("data channel %s: %s", label, exc)
             return False
         self.sent[label] += 1
         return True

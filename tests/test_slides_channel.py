@@ -227,3 +227,33 @@ def test_event_order_keeps_the_newest():
         ({"type": "slide_pointer", "seq": 5}, True),
     ]
     assert [order.fresh(m) for m, _ in arrivals] == [fresh for _, fresh in arrivals]
+
+
+async def test_a_state_too_large_for_a_channel_comes_on_the_socket(server, http):
+    """A page full of ink (20,000 points, ~360 KB of JSON) is more than a peer takes in one
+    data-channel message (256 KiB): the state goes on the socket instead, complete."""
+    deck_id = (await upload(http, server, pages=2))["id"]
+    teacher = await peer(server, "teacher", "王老师")
+    await teacher.p.send_event({"type": "slide_deck", "deck": deck_id})
+    strokes = 40
+    for s in range(strokes):
+        points = [[round(0.1 + i / 1000, 4), round(0.1 + s / 50, 4)] for i in range(500)]
+        await teacher.p.send_event(
+            {"type": "slide_ink", "points": points, "color": "#1e88e5", "width": 0.004}
+        )
+    board = server.rooms.get("math7").slides
+    await teacher.until(lambda: len(board.ink) == strokes)
+    assert len(json.dumps(board.state_message())) > 262_144
+
+    late = await peer(server, "classroom", "七(2)班")
+    # the socket's state after `joined`, and again instead of the channel's when it opened
+    await late.until(lambda: late.p.events_received["socket"] == 2)
+    assert "channel" not in late.p.last_state and not late.p.errors
+    state = late.last("slides_state")[0]
+    assert len(state["ink"]) == strokes and state["ink"] == board.ink
+    # small events still take the channel
+    await teacher.p.send_event({"type": "slide_clear"})
+    await late.until(lambda: late.last("slides_state")[0]["ink"] == [])
+    assert late.last("slides_state")[1] == "channel"
+    for p in (teacher, late):
+        await p.p.close()
