@@ -1,8 +1,8 @@
 // The client side of docs/signalling.md: one WebSocket, a publish connection (we offer) and a
 // subscribe connection (the server offers), whose data channels carry the slide events both
-// ways (event_channels.js; the socket only until they open). Reconnects by itself: every failure tears the
-// whole attempt down and starts a new one (new socket, new peer connections, join again),
-// because the SFU cannot restart ICE.
+// ways (event_channels.js; the socket only until they open). Reconnects by itself: every
+// failure tears the whole attempt down and starts a new one (new socket, new peer
+// connections, join again), because the SFU cannot restart ICE.
 //
 // Events (CustomEvent, data in .detail):
 //   state         {state: connecting|live|reconnecting|ended, message}
