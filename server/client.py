@@ -234,7 +234,7 @@ class Participant:
     async def send_event(self, message: dict[str, Any]) -> str:
         """A slide event: on its data channel when open (the primary path), else on the
         socket. Returns the path taken."""
-        channel = self.channels.get(spec_for(message.get("type", "")).label)
+        channel = self.channels.get(spec_for(message).label)
         if channel is not None and channel.readyState == "open":
             channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
             return "channel"

@@ -6,7 +6,8 @@ are bidirectional, so the teacher sends its slide events back on them):
 - `events`: ordered and reliable: deck, page, ink, clear and the whole state (`slides_state`,
   sent the moment the channel opens: a late joiner or a reconnect sees the page at once);
 - `pointer`: unordered, never retransmitted: a laser-pointer move is worthless when stale,
-  and a lost one must not hold back the next.
+  and a lost one must not hold back the next. Hiding the pointer goes on `events`: it is
+  state, and a lost hide would leave the dot on the page.
 
 The signalling WebSocket carries these events only as the fallback, before the channels are
 open or if they never open (a network that lets the socket through but not the SCTP).
@@ -38,7 +39,7 @@ class ChannelSpec:
 EVENTS = ChannelSpec("events", ordered=True, max_retransmits=None)
 POINTER = ChannelSpec("pointer", ordered=False, max_retransmits=0)
 CHANNELS = (EVENTS, POINTER)
-# Messages that go on the pointer channel; everything else goes on `events`.
+# Messages whose moves go on the pointer channel; everything else goes on `events`.
 POINTER_MESSAGES = frozenset({"slide_pointer"})
 # Whole states (a page turn, a deck, a clear, the state on opening) also go as a copy on the
 # pointer channel: aiortc's SCTP resends a lost message only after its retransmission timeout
@@ -51,8 +52,12 @@ COPIED_TO_POINTER = frozenset({"slides_state"})
 COPY_MAX_BYTES = 1000  # one SCTP packet
 
 
-def spec_for(kind: str) -> ChannelSpec:
-    return POINTER if kind in POINTER_MESSAGES else EVENTS
+def spec_for(message: dict[str, Any]) -> ChannelSpec:
+    """A pointer move: the unreliable channel; a hidden pointer (x null) and the rest: the
+    reliable one."""
+    if message.get("type") in POINTER_MESSAGES and message.get("x") is not None:
+        return POINTER
+    return EVENTS
 
 
 OnOpen = Callable[[str], None]
@@ -83,7 +88,7 @@ class EventChannels:
         the caller falls back to the socket."""
         kind = message.get("type", "")
         data = json.dumps({"v": VERSION, **message}, ensure_ascii=False)
-        if not self._send(spec_for(kind).label, data):
+        if not self._send(spec_for(message).label, data):
             return False
         if kind in COPIED_TO_POINTER and len(data.encode()) <= COPY_MAX_BYTES:
             self._send(POINTER.label, data)

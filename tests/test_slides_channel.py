@@ -206,8 +206,12 @@ async def test_pointer_channel_is_unreliable_unordered_and_rate_limited(server, 
     assert 1 <= len(moves) <= 5, len(moves)  # BoardPolicy: at most 20 a second
     assert {via for _, via in moves} == {"channel"}
     assert moves[-1][0]["x"] == round(29 / 30, 4)  # the last position is never held back
+    # hiding it is state: on the reliable channel (a lost hide would leave the dot shown)
+    sent = dict(server.rooms.get("math7").participants[cls.p.you["id"]].session.channels.sent)
     await teacher.p.send_event({"type": "slide_pointer", "x": None, "y": None})
     await cls.until(lambda: cls.last("slide_pointer")[0]["x"] is None)
+    after = server.rooms.get("math7").participants[cls.p.you["id"]].session.channels.sent
+    assert after == {"events": sent["events"] + 1, "pointer": sent["pointer"]}
     for p in (teacher, cls):
         await p.p.close()
 

@@ -1,15 +1,18 @@
 // The lesson's live events (slides) over the data channels the server opens on the subscribe
 // connection (server/event_channels.py): the PRIMARY path, both ways. `events` is ordered and
-// reliable (deck, page, ink, clear, the whole state when it opens); `pointer` is unordered
-// without retransmits (a stale laser-pointer move is worthless). The signalling socket
+// reliable (deck, page, ink, clear, the whole state when it opens, hiding the pointer);
+// `pointer` is unordered without retransmits (a stale laser-pointer move is worthless; a
+// copy of each small state rides along, see server/event_channels.py). The signalling socket
 // carries these events only until the channels are open, or if they never open.
 
 export const EVENTS = 'events';
 export const POINTER = 'pointer';
 const LABELS = new Set([EVENTS, POINTER]);
 
-export function channelFor(type) {
-  return type === 'slide_pointer' ? POINTER : EVENTS;
+// A pointer move: unreliable; hiding the pointer is state (a lost hide leaves the dot on the
+// page): reliable, as everything else.
+export function channelFor(message) {
+  return message.type === 'slide_pointer' && message.x != null ? POINTER : EVENTS;
 }
 
 export class EventChannels {
@@ -26,7 +29,7 @@ export class EventChannels {
 
   // Sends on the message's channel; false when it is not open (the caller falls back).
   send(message) {
-    const channel = this.channels.get(channelFor(message.type));
+    const channel = this.channels.get(channelFor(message));
     if (!channel || channel.readyState !== 'open') return false;
     try {
       channel.send(JSON.stringify(message));
