@@ -33,6 +33,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 
 from media import rtc_internals
@@ -236,8 +237,11 @@ class Participant:
         socket. Returns the path taken."""
         channel = self.channels.get(spec_for(message).label)
         if channel is not None and channel.readyState == "open":
-            channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
-            return "channel"
+            try:
+                channel.send(json.dumps({"v": VERSION, **message}, ensure_ascii=False))
+                return "channel"
+            except (InvalidStateError, ValueError):  # closing, or above max-message-size
+                pass
         await self.send(message)
         return "socket"
 
