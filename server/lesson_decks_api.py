@@ -21,6 +21,7 @@ from aiohttp import web
 from .lesson_decks import LessonDecks
 from .protocol import ProtocolError
 from .room import RoomRegistry
+from .slides.board import describe_deck
 from .slides.store import DECK_ID, DeckStore
 from .standing import PREFIX as STANDING
 from .timetable import Occurrence, Timetable, TimetableService
@@ -64,14 +65,7 @@ class LessonDeckApi:
         manifest = self.decks.manifest(deck_id) if deck_id else None
         if deck_id is None or manifest is None:
             return None
-        return {
-            "id": deck_id,
-            "name": manifest["name"],
-            "count": int(manifest["count"]),
-            "url": manifest["url"],
-            "thumb": manifest["thumb"],
-            "manifest": f"/decks/{deck_id}/manifest.json",
-        }
+        return {**describe_deck(deck_id, manifest), "manifest": f"/decks/{deck_id}/manifest.json"}
 
     # -- who may ------------------------------------------------------------------------------
 

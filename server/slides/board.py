@@ -124,7 +124,7 @@ class SlideBoard:
                 "unknown_deck", "找不到该课件，请重新上传。", f"no deck {deck_id[:80]!r}"
             )
         count = int(manifest["count"])
-        self.deck = _describe(deck_id, manifest)
+        self.deck = describe_deck(deck_id, manifest)
         self.page = _page_number(page, count)
         self._reset_page()
         self._record({"type": "deck", **self.deck, "deck": deck_id, "page": self.page, **mark})
@@ -153,7 +153,7 @@ class SlideBoard:
         manifest = self._decks.manifest(deck_id) if deck_id and self._decks is not None else None
         if manifest is None or not 1 <= left.page <= int(manifest["count"]):
             return
-        self.deck = _describe(deck_id, manifest)
+        self.deck = describe_deck(deck_id, manifest)
         self.page = left.page
         self._reset_page()
         for stroke in left.ink:
@@ -269,8 +269,8 @@ class SlideBoard:
             self._log_failed = True
 
 
-def _describe(deck_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
-    """A deck as the room announces it."""
+def describe_deck(deck_id: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """A deck as the room announces it (and the lesson's preparation lists it)."""
     return {
         "id": deck_id,
         "name": manifest["name"],
