@@ -235,9 +235,9 @@ class SubscriberLink:
         # Every media packet sent during the probe gets its copy first: a packet the probe's
         # queue overflow drops is then rarely missed (drop-tail loses runs, the copy comes
         # later). What is left pads with older packets.
-        fresh = [entry for entry in self._recent if entry[0] > self._copied]
-        if fresh:
-            number, sender, seq = fresh[0]
+        behind = min(self._video_sent - self._copied, len(self._recent))  # not copied yet
+        if behind > 0:
+            number, sender, seq = self._recent[-behind]
             self._copied = number
         else:
             self._pad_next = (self._pad_next + 1) % len(self._recent)
