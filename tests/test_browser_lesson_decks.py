@@ -19,7 +19,8 @@ from server.timetable_app import TIMETABLE
 from tests.chromium import chromium
 from tests.conftest import make_settings, running
 from tests.test_browser_lesson import ROOM, TEACHER, open_page
-from tests.test_browser_slides import blue_pixels, shows_page
+from tests.test_browser_slides import blue_pixels, draw_zigzag, shows_page
+from tests.test_browser_timetable import first_streamed_lesson
 
 CID = "suixian-yandi"
 KLASS = "lieshanhu-7-1"
@@ -50,11 +51,7 @@ async def test_prepared_deck_is_fetched_before_the_lesson_and_not_again(
     async with running(settings, now=lambda: clock[0]) as srv, chromium() as browser:
         tt = srv.app[TIMETABLE].get(CID)
         assert tt is not None
-        streamed = [s for s in tt.plan.lessons if not tt.consortium.courses[s.item].local]
-        lesson = min((s for s in streamed if any(k == KLASS for k, _ in s.class_periods)),
-                     key=lambda s: (s.day, s.start))
-        day = MONDAY + dt.timedelta(days=lesson.day - 1)
-        bell = dt.datetime.combine(day, dt.time(lesson.start // 60, lesson.start % 60), TZ)
+        lesson, day, bell = first_streamed_lesson(tt)
         room = room_name(lesson.item, day, lesson.start)
         teacher_id = tt.consortium.courses[lesson.item].teacher
         pdf = tmp_path / "第三课 二次函数.pdf"
@@ -150,17 +147,7 @@ async def test_teacher_page_gets_its_ink_back_after_everyone_left(server, artifa
         assert await blue_pixels(t) == 0
 
         await t.click(".swatch[data-color='#1e88e5']")
-        frame = t.locator("#teacher-slide .slide-frame")
-        await frame.scroll_into_view_if_needed()
-        box = await frame.bounding_box()
-        assert box is not None
-        x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
-        await t.mouse.move(x0, y0)
-        await t.mouse.down()
-        for i in range(1, 11):
-            await t.mouse.move(x0 + i * box["width"] * 0.05, y0 + (-1) ** i * 30, steps=3)
-            await asyncio.sleep(0.02)
-        await t.mouse.up()
+        await draw_zigzag(t, t.locator("#teacher-slide .slide-frame"), 10)
         room = server.rooms.get(ROOM)
         for _ in range(100):  # the stroke's last piece reaches the server
             if room.slides.ink and len(room.slides.ink[-1]["points"]) > 20:

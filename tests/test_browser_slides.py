@@ -101,16 +101,7 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
 
         # Draw a blue zigzag with the pen.
         await t.click(".swatch[data-color='#1e88e5']")
-        await frame.scroll_into_view_if_needed()
-        box = await frame.bounding_box()
-        assert box is not None
-        x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
-        await t.mouse.move(x0, y0)
-        await t.mouse.down()
-        for i in range(1, 13):
-            await t.mouse.move(x0 + i * box["width"] * 0.05, y0 + (-1) ** i * 30, steps=3)
-            await asyncio.sleep(0.02)
-        await t.mouse.up()
+        await draw_zigzag(t, frame, 12)
         await early.page.wait_for_function(
             "window.tongke.slides.ink.length > 0 && window.tongke.slides.page === 4"
         )
@@ -179,3 +170,17 @@ async def test_teacher_turns_pages_and_draws_two_classrooms_follow(server, artif
 
         for page in (teacher, early, late):
             assert not page.errors, f"{page.name}: {page.errors}"
+
+
+async def draw_zigzag(page, frame, moves: int) -> None:  # noqa: ANN001 - playwright objects
+    """Draw a zigzag across the slide `frame` with the mouse (the pen must be picked)."""
+    await frame.scroll_into_view_if_needed()
+    box = await frame.bounding_box()
+    assert box is not None
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5
+    await page.mouse.move(x0, y0)
+    await page.mouse.down()
+    for i in range(1, moves + 1):
+        await page.mouse.move(x0 + i * box["width"] * 0.05, y0 + (-1) ** i * 30, steps=3)
+        await asyncio.sleep(0.02)
+    await page.mouse.up()

@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from scheduler.slots import Slot
 from server import standing
-from server.timetable import TZ, room_name
+from server.timetable import TZ, Timetable, room_name
 from server.timetable_app import TIMETABLE
 from tests.chromium import chromium
 from tests.conftest import make_settings, running
@@ -86,17 +87,23 @@ async def test_admin_page_runs_the_matcher_and_shows_the_week(tmp_path: Path, ar
         await context.close()
 
 
+def first_streamed_lesson(tt: Timetable) -> tuple[Slot, dt.date, dt.datetime]:
+    """KLASS's first streamed lesson of the sample week: (lesson, its day, its bell)."""
+    streamed = [s for s in tt.plan.lessons if not tt.consortium.courses[s.item].local]
+    lesson = min((s for s in streamed if any(k == KLASS for k, _ in s.class_periods)),
+                 key=lambda s: (s.day, s.start))
+    day = MONDAY + dt.timedelta(days=lesson.day - 1)
+    bell = dt.datetime.combine(day, dt.time(lesson.start // 60, lesson.start % 60), TZ)
+    return lesson, day, bell
+
+
 async def test_standing_link_counts_down_then_joins(tmp_path: Path, artifacts: Path):
     clock = [dt.datetime(2027, 3, 1, 0, 0, tzinfo=TZ)]
     settings = make_settings(tmp_path, ladder=False)
     async with running(settings, now=lambda: clock[0]) as srv, chromium() as browser:
         tt = srv.app[TIMETABLE].get(CID)
         assert tt is not None
-        streamed = [s for s in tt.plan.lessons if not tt.consortium.courses[s.item].local]
-        lesson = min((s for s in streamed if any(k == KLASS for k, _ in s.class_periods)),
-                     key=lambda s: (s.day, s.start))
-        day = MONDAY + dt.timedelta(days=lesson.day - 1)
-        bell = dt.datetime.combine(day, dt.time(lesson.start // 60, lesson.start % 60), TZ)
+        lesson, day, bell = first_streamed_lesson(tt)
         token = standing.mint(srv.issuer, tt, "class", KLASS)
         context = await browser.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
         page = await context.new_page()
