@@ -31,6 +31,7 @@ class Prober:
         self._start_bps = start_bps
         self._proven: deque[tuple[float, float]] = deque()  # (when, bps)
         self.rate: float | None = None  # the running probe's total rate
+        self.failed_rate = 0.0  # the last failed probe's
         self._started = 0.0
         self._link_loss = 0.0
         self._media_sent = 0  # media packets sent during the probe
@@ -134,7 +135,7 @@ class Prober:
         """A probe caught by its queue (RTT, a falling REMB) cost a bump of delay: try again
         soon, the link may be back. One that overflowed the queue lost media (a freeze):
         back off, doubling."""
-        self.rate = None
+        self.failed_rate, self.rate = self.rate or 0.0, None
         self.failures += 1
         if overflowed:
             self._next_ok = now + self._backoff

@@ -58,7 +58,6 @@ class SubscriberLink:
         self.pacer = Pacer(self._on_video_dropped)
         self.nack = NackBudget()
         self.prober = Prober()
-        self._failed_rate = 0.0  # the running probe's rate, kept for its failure
         self._probe_failed_at = -1e9
         # Video sent lately, numbered, for padding: (number, sender, seq)
         self._recent: deque[tuple[int, RTCRtpSender, int]] = deque(maxlen=64)
@@ -200,7 +199,6 @@ class SubscriberLink:
             return
         want = step * policy.UPGRADE_HEADROOM
         if target >= want > self.prober.proven(now) and self.prober.may_start(now):
-            self._failed_rate = want
             self._copied = self._video_sent  # copies from the probe's start on
             self.prober.start(want, now, self.estimator.window_loss or self.estimator.loss_avg)
 
@@ -215,17 +213,17 @@ class SubscriberLink:
             # The path does not carry the step: the estimate comes back under it (never
             # under what flows now: a failed probe is no reason to come down).
             self.estimator.cap(
-                max(self._failed_rate * policy.PROBE_FAILED_CAP, self._committed_bps)
+                max(self.prober.failed_rate * policy.PROBE_FAILED_CAP, self._committed_bps)
             )
 
     def _pad(self, bps: float) -> None:
         """Spread this tick's padding: copies of recent video packets (duplicates to the
         receiver, real load to the path)."""
-        self._padding = [h for h in self._padding if not h.cancelled()]
         if bps <= 0 or not self._recent:
             return
         count = min(int(bps * TICK_S / 8 / NackBudget.ASSUMED_PACKET_BYTES), 64)
         loop = asyncio.get_running_loop()
+        self._padding = [h for h in self._padding if h.when() > loop.time()]  # still to come
         for i in range(count):
             self._padding.append(loop.call_later(i * TICK_S / count, self._pad_one))
 
