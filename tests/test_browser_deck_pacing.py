@@ -36,7 +36,6 @@ async def test_prefetches_carry_the_token_in_a_header_and_fill_the_cache(server,
     await teacher.publish(
         {"camera": SyntheticVideoTrack(320, 180, fps=15), "mic": ToneAudioTrack()}
     )
-    await teacher.send({"type": "slide_deck", "deck": manifest["id"], "page": 1})
     try:
         async with chromium() as browser:
             cls = await open_page(browser, server, CLASS_A)
@@ -52,6 +51,8 @@ async def test_prefetches_carry_the_token_in_a_header_and_fill_the_cache(server,
                     asked.setdefault(-1, []).append(request.url)  # a token in a page URL
 
             cls.page.on("request", lambda r: asyncio.ensure_future(on_request(r)))
+            # The deck opens once the listener is on: the room's page request cannot slip past it.
+            await teacher.send({"type": "slide_deck", "deck": manifest["id"], "page": 1})
             await cls.wait_live()
             await shows_page(cls.page, 1)
             await cls.page.wait_for_function(
